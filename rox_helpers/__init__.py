@@ -1,0 +1,3 @@
+"""ROX Workbook: link employee and customer experience to business results."""
+
+__version__ = "0.1.0"

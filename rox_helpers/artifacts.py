@@ -1,0 +1,145 @@
+"""Tables and findings handed from one notebook to the next, through the run folder.
+
+A run folder (``engagements/<slug>/runs/<timestamp>/``) holds::
+
+    artifacts/tables/<name>.parquet     tidy tables
+    artifacts/findings/<step>.json      findings of one notebook step
+    quarantine/<table>.csv              rows that failed validation, with reasons
+
+Later notebooks read these, never another notebook's variables.  Writing is
+deterministic (sorted keys, no timestamps inside findings), so the same inputs
+give byte-identical findings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+CONFIDENCE = ("high", "medium", "low")
+
+
+@dataclass
+class Finding:
+    """One finding of a notebook step, as the report shows it.
+
+    ``confidence`` is ``high``, ``medium`` or ``low``; ``evidence`` holds the
+    numbers behind the headline (with bases), ``so_what`` the implication.
+    """
+
+    step: str
+    headline: str
+    evidence: list[str] = field(default_factory=list)
+    so_what: str = ""
+    confidence: str = "medium"
+
+    def __post_init__(self) -> None:
+        if self.confidence not in CONFIDENCE:
+            raise ValueError(f"confidence must be one of {CONFIDENCE}, got {self.confidence!r}")
+
+
+def new_run_dir(engagement: str | Path, *, label: str = "") -> Path:
+    """Create ``runs/<YYYYmmdd-HHMMSS>[-label]`` under an engagement; never reuse one."""
+    runs = Path(engagement) / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{label}" if label else stamp
+    for i in range(1000):
+        cand = runs / (base if i == 0 else f"{base}-{i}")
+        try:
+            cand.mkdir()
+        except FileExistsError:
+            continue
+        for sub in ("artifacts/tables", "artifacts/findings", "quarantine", "notebooks"):
+            (cand / sub).mkdir(parents=True, exist_ok=True)
+        return cand
+    raise RuntimeError(f"could not create a new run folder under {runs}")
+
+
+def resolve_run_dir(engagement: str | Path, run_dir: str | Path | None) -> Path:
+    """The run folder a notebook writes to.
+
+    ``run_dir`` (the papermill parameter) wins; then the ``ROX_RUN_DIR``
+    environment variable; otherwise a new ``runs/<ts>-interactive`` folder, so
+    a notebook opened in JupyterLab never writes into an earlier run.
+    """
+    chosen = run_dir or os.environ.get("ROX_RUN_DIR")
+    if chosen:
+        path = Path(chosen)
+        for sub in ("artifacts/tables", "artifacts/findings", "quarantine", "notebooks"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        return path
+    return new_run_dir(engagement, label="interactive")
+
+
+def save_table(run_dir: str | Path, name: str, df: pd.DataFrame) -> Path:
+    """Write a tidy table to ``artifacts/tables/<name>.parquet``."""
+    path = Path(run_dir) / "artifacts" / "tables" / f"{name}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path, index=False)
+    return path
+
+
+def load_table(run_dir: str | Path, name: str) -> pd.DataFrame:
+    """Read a table another step saved; a clear error names the step to run first."""
+    path = Path(run_dir) / "artifacts" / "tables" / f"{name}.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Artifact table {name!r} not found in {path.parent}. Run the notebook that "
+            "produces it first (rox run runs them in order)."
+        )
+    return pd.read_parquet(path)
+
+
+def has_table(run_dir: str | Path, name: str) -> bool:
+    return (Path(run_dir) / "artifacts" / "tables" / f"{name}.parquet").is_file()
+
+
+def save_findings(run_dir: str | Path, step: str, findings: list[Finding], **extra) -> Path:
+    """Write the findings of a step (and small extra facts) to ``findings/<step>.json``."""
+    path = Path(run_dir) / "artifacts" / "findings" / f"{step}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"step": step, "findings": [asdict(f) for f in findings], **extra}
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def load_findings(run_dir: str | Path, step: str | None = None) -> dict[str, dict]:
+    """Findings of one step, or of every step (``{step: payload}``)."""
+    folder = Path(run_dir) / "artifacts" / "findings"
+    paths = [folder / f"{step}.json"] if step else sorted(folder.glob("*.json"))
+    return {p.stem: json.loads(p.read_text()) for p in paths if p.is_file()}
+
+
+def write_quarantine(run_dir: str | Path, table: str, rows: pd.DataFrame) -> Path:
+    """Write quarantined rows (already pseudonymised) with their reasons."""
+    path = Path(run_dir) / "quarantine" / f"{table}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(path, index=False)
+    return path
+
+
+def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
+    """Write the canonical (pseudonymised, validated) tables and the quarantine of a load.
+
+    Returns the number of rows quarantined per table.  ``data`` is an
+    :class:`~rox_helpers.data.EngagementData`.
+    """
+    for name, df in data.tables.items():
+        save_table(run_dir, name, df)
+    counts = {}
+    for table, rows in data.quarantine.items():
+        write_quarantine(run_dir, table, rows)
+        counts[table] = len(rows)
+    if data.interactions_quarantine is not None:
+        n = int(data.interactions_quarantine.count().to_pyarrow().as_py())
+        if n:
+            path = Path(run_dir) / "quarantine" / "interactions.csv"
+            data.interactions_quarantine.to_csv(path)
+            counts["interactions"] = n
+    return counts

@@ -1,0 +1,432 @@
+"""The engagement configuration: one ``engagement.yml`` per client engagement.
+
+:func:`load_engagement_config` reads the file with a safe YAML loader,
+validates it with the pydantic model :class:`EngagementConfig` and turns every
+problem into a :class:`~rox_helpers.errors.ConfigError` that names the file,
+the key path (with its line), the expected value and, for unknown keys, the
+nearest valid key ("did you mean").
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rox_helpers.errors import ConfigError, Problem
+from rox_helpers.schemas import CANONICAL, TABLES
+
+ELEMENTS = ("pride", "influencers", "behaviours", "values", "results")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def validate_slug(slug: str) -> str:
+    """Return ``slug`` if it is a safe engagement folder name, else raise ConfigError."""
+    if not SLUG_RE.fullmatch(slug or "") or ".." in slug:
+        raise ConfigError(
+            f"Invalid engagement slug {slug!r}.",
+            column="slug",
+            rule="lower-case letters, digits, '-' or '_', 1-63 characters, no path separators",
+            fix="Choose a name like 'acme-hotels-2026'.",
+        )
+    return slug
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_default=True)
+
+
+class Colours(_Model):
+    primary: str = "#0B3C5D"
+    secondary: str = "#328CC1"
+    accent: str = "#D9B310"
+    neutral: str = "#6B7B8C"
+
+    @field_validator("*")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        if not HEX_RE.fullmatch(v):
+            raise ValueError(f"expected a colour like '#0B3C5D', got {v!r}")
+        return v
+
+
+class Client(_Model):
+    name: str = Field(min_length=1)
+    industry: str = "hospitality"
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    colours: Colours = Colours()
+
+
+class Source(_Model):
+    """Where one canonical table comes from and how its columns map."""
+
+    path: str = Field(min_length=1, description="file path relative to the engagement folder")
+    format: Literal["csv", "parquet", "excel", "sav"] | None = None
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="canonical column -> client column; identical names need no entry",
+    )
+    date_format: str | None = Field(
+        default=None, description="strftime format for all date columns, e.g. '%d/%m/%Y'"
+    )
+    date_formats: dict[str, str] = Field(default_factory=dict)
+    missing_codes: dict[str, list[int | float | str]] = Field(
+        default_factory=dict, description="canonical column -> values that mean missing"
+    )
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | int | None = None
+
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        suffix = Path(self.path).suffix.lower()
+        return {
+            ".csv": "csv",
+            ".txt": "csv",
+            ".tsv": "csv",
+            ".parquet": "parquet",
+            ".pq": "parquet",
+            ".xlsx": "excel",
+            ".xls": "excel",
+            ".sav": "sav",
+            ".zsav": "sav",
+        }.get(suffix, "csv")
+
+
+class Data(_Model):
+    customers: Source | None = None
+    interactions: Source | None = None
+    cx_survey: Source | None = None
+    employees: Source | None = None
+    units: Source | None = None
+    network: Source | None = None
+
+    def declared(self) -> dict[str, Source]:
+        return {t: s for t in TABLES if (s := getattr(self, t)) is not None}
+
+
+class Measure(_Model):
+    """One measure of a ROX element, e.g. ``employees.pride`` for pride."""
+
+    name: str
+    table: Literal["customers", "interactions", "cx_survey", "employees", "units", "network"]
+    column: str
+    higher_is_better: bool = True
+    label: str | None = None
+    aggregate: Literal["mean", "nps", "top2", "share", "sum", "count", "rate"] = "mean"
+
+
+class Outcome(_Model):
+    table: Literal["cx_survey", "customers", "units"] = "cx_survey"
+    column: str = "nps"
+
+
+class Segmentation(_Model):
+    k_min: int = Field(default=2, ge=2)
+    k_max: int = Field(default=8, ge=2)
+    features: list[str] = Field(default_factory=list)
+    names: dict[str, str] = Field(default_factory=dict)
+    descriptions: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _range(self) -> Segmentation:
+        if self.k_max < self.k_min:
+            raise ValueError(f"k_max ({self.k_max}) must be >= k_min ({self.k_min})")
+        return self
+
+
+class Journey(_Model):
+    stages: list[str] = Field(default_factory=list)
+    digital_channels: list[str] = Field(default_factory=lambda: ["web", "app"])
+
+
+class Privacy(_Model):
+    identifier_columns: dict[str, list[str]] = Field(
+        default_factory=dict, description="table -> client columns holding direct identifiers"
+    )
+    identifier_action: Literal["hash", "drop"] = "hash"
+    auto_detect_identifiers: bool = True
+    scrub_free_text: bool = True
+    reliability_base: int = Field(default=30, ge=1)
+    anonymity_floor: int = Field(default=5, ge=2)
+    require_analytics_consent: bool = True
+    name_influencers: bool = False
+    legal_basis_for_naming: str | None = None
+
+
+class CodebookEntry(_Model):
+    label: str
+    scale: tuple[float, float] = (1, 10)
+    missing_codes: list[int | float | str] = Field(default_factory=list)
+    higher_is_better: bool = True
+
+    @model_validator(mode="after")
+    def _scale(self) -> CodebookEntry:
+        if self.scale[1] <= self.scale[0]:
+            raise ValueError(f"scale must be [low, high] with low < high, got {list(self.scale)}")
+        return self
+
+
+class Hypothesis(_Model):
+    id: str
+    statement: str
+    measures: list[str] = Field(min_length=1)
+
+
+class Scenario(_Model):
+    name: str
+    cost: float = Field(ge=0)
+    target_measure: str
+    expected_change: float
+    horizon_months: int = Field(default=12, ge=1)
+
+
+class EngagementConfig(_Model):
+    """The whole of ``engagement.yml``."""
+
+    client: Client
+    seed: int = 20261123
+    data: Data
+    elements: dict[
+        Literal["pride", "influencers", "behaviours", "values", "results"], list[Measure]
+    ] = Field(default_factory=dict)
+    outcome: Outcome = Outcome()
+    segmentation: Segmentation = Segmentation()
+    journey: Journey = Journey()
+    privacy: Privacy = Privacy()
+    codebook: dict[str, CodebookEntry] = Field(default_factory=dict)
+    hypotheses: list[Hypothesis] = Field(default_factory=list)
+    scenarios: list[Scenario] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> EngagementConfig:
+        problems: list[str] = []
+        declared = self.data.declared()
+        if not declared:
+            problems.append("data: declare at least one table (e.g. cx_survey)")
+        for table, src in declared.items():
+            spec = CANONICAL[table]
+            for canon in src.columns:
+                if canon in spec.columns:
+                    continue
+                if spec.open_measures:
+                    continue  # extra measures (KPIs, attributes, behaviours) are welcome
+                close = difflib.get_close_matches(canon, list(spec.columns), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(
+                    f"data.{table}.columns.{canon}: {canon!r} is not a column of the canonical "
+                    f"{table} table{hint} (valid: {', '.join(spec.columns)})"
+                )
+        for element, measures in self.elements.items():
+            for i, m in enumerate(measures):
+                if m.table not in declared:
+                    problems.append(
+                        f"elements.{element}.{i}.table: table {m.table!r} is not declared "
+                        f"under data (declared: {', '.join(declared) or 'none'})"
+                    )
+        if self.outcome.table not in declared and declared:
+            problems.append(f"outcome.table: table {self.outcome.table!r} is not declared")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    # Convenience -----------------------------------------------------------------
+    def measures(self) -> list[tuple[str, Measure]]:
+        """(element, measure) pairs in element order."""
+        return [(e, m) for e in ELEMENTS for m in self.elements.get(e, [])]
+
+
+# --------------------------------------------------------------------------------------
+# Loading with readable errors
+# --------------------------------------------------------------------------------------
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Safe loader; used to compose nodes so errors can cite line numbers."""
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Line (1-based) of the key at ``loc`` in a composed YAML node tree."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    line = k.start_mark.line + 1
+                    node = v
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                return line
+        else:
+            return line
+    return line
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Optional/Annotated to the model or container type."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _unwrap(args[0]) if len(args) == 1 else tp
+    return tp
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Valid keys of the model reached by following ``loc`` from the root model."""
+    tp: Any = EngagementConfig
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if part not in tp.model_fields:
+                return []
+            tp = tp.model_fields[part].annotation
+        else:
+            origin = typing.get_origin(tp)
+            args = typing.get_args(tp)
+            if origin in (dict,) and args:
+                tp = args[1]
+            elif origin in (list, tuple) and args:
+                tp = args[0]
+            else:
+                return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return []
+
+
+def _expected(err: dict[str, Any]) -> str:
+    ctx = err.get("ctx") or {}
+    if err["type"] == "literal_error":
+        return f"one of {ctx.get('expected')}"
+    if err["type"] == "missing":
+        return "a value (this key is required)"
+    return err["msg"]
+
+
+def problems_from_validation(
+    exc: ValidationError, *, file: str, root: yaml.Node | None = None
+) -> list[Problem]:
+    """Turn a pydantic ValidationError into one Problem per error, with did-you-mean hints."""
+    problems: list[Problem] = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        # pydantic puts the tag of a Literal-keyed dict in the loc as "[key]" pieces; keep keys only
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("[")))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(root, loc)
+        where = f"{key} (line {line})" if line else key
+        fix = ""
+        if err["type"] == "extra_forbidden":
+            valid = _fields_at(loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+            msg = f"unknown key {loc[-1]!r}"
+            if close:
+                msg += f"; did you mean {close[0]!r}?"
+                fix = f"Rename {loc[-1]!r} to {close[0]!r}."
+            else:
+                fix = f"Remove it; valid keys here: {', '.join(valid)}."
+        elif err["type"] == "value_error":
+            # Cross-checks report "key.path: message" lines; cite each with its own line.
+            for sub in str((err.get("ctx") or {}).get("error", err["msg"])).split("\n"):
+                sub_key, sep, sub_msg = sub.partition(": ")
+                if sep and " " not in sub_key:
+                    sub_loc = tuple(int(p) if p.isdigit() else p for p in sub_key.split("."))
+                    sub_line = _line_of(root, sub_loc)
+                    col = f"{sub_key} (line {sub_line})" if sub_line else sub_key
+                else:
+                    col, sub_msg = where, sub
+                problems.append(
+                    Problem("error", sub_msg, file=file, column=col, rule="engagement.yml schema")
+                )
+            continue
+        else:
+            got = err.get("input")
+            shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+            msg = f"expected {_expected(err)}"
+            if err["type"] != "missing":
+                msg += f", got {shown}"
+            if err["type"] == "literal_error" and isinstance(got, str):
+                options = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+                close = difflib.get_close_matches(got, options, n=1, cutoff=0.5)
+                if close:
+                    msg += f"; did you mean {close[0]!r}?"
+                    fix = f"Use {close[0]!r}."
+        problems.append(
+            Problem("error", msg, file=file, column=where, rule="engagement.yml schema", fix=fix)
+        )
+    return problems
+
+
+def parse_engagement_config(text: str, *, file: str = "engagement.yml") -> EngagementConfig:
+    """Validate YAML text; raise ConfigError listing every problem."""
+    try:
+        root = yaml.compose(text, Loader=_LineLoader)
+        raw = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError(
+            f"{file} is not valid YAML ({where}): {getattr(exc, 'problem', exc)}",
+            file=file,
+            rule="YAML syntax",
+            fix="Check indentation (spaces, not tabs) and quoting around the position given.",
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{file} must contain a mapping of settings (client:, data:, ...).",
+            file=file,
+            rule="top-level mapping",
+            fix="Start from templates/engagement.yml (rox new <slug>).",
+        )
+    try:
+        return EngagementConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = problems_from_validation(exc, file=file, root=root)
+        raise ConfigError(
+            f"{file} has {len(problems)} problem(s):",
+            file=file,
+            problems=problems,
+            rule="engagement.yml schema",
+            fix="Correct the keys listed; templates/engagement.yml documents every option.",
+        ) from None
+
+
+def load_engagement_config(engagement: str | Path) -> EngagementConfig:
+    """Read and validate ``<engagement>/engagement.yml`` (or a path to the file itself)."""
+    path = Path(engagement)
+    if path.is_dir():
+        path = path / "engagement.yml"
+    if not path.is_file():
+        raise ConfigError(
+            f"No engagement configuration at {path}.",
+            file=str(path),
+            rule="engagement.yml exists",
+            fix="Create one with `rox new <slug>` or pass the engagement folder.",
+        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text: {exc}",
+            file=str(path),
+            rule="UTF-8 encoding",
+            fix="Save engagement.yml as UTF-8.",
+        ) from None
+    return parse_engagement_config(text, file=str(path))

@@ -1,0 +1,613 @@
+"""Load an engagement's files onto the canonical tables.
+
+For each declared table, in dependency order (units, customers, employees,
+network, cx_survey, interactions):
+
+1. read the file as received (:mod:`rox_helpers.io`),
+2. map client columns to canonical names (engagement.yml ``columns``),
+3. privacy: pseudonymise ids and direct identifiers, scrub free text
+   (:mod:`rox_helpers.privacy`) -- before anything can be written anywhere,
+4. turn missing-value codes into missing values (counted),
+5. coerce types (unparseable values are row failures),
+6. validate with pandera, lazily (ranges, allowed values, unique keys,
+   referential integrity against the tables loaded before),
+7. quarantine failing rows with their reasons; keep the rest,
+8. respect consent: customers without analytics consent leave the
+   customer-level tables (counted).
+
+Interaction logs are never loaded into pandas: the same rules run in DuckDB as
+Ibis expressions (:mod:`rox_helpers.features`), so logs larger than memory work.
+
+Hard problems (missing file, missing required column) are collected across all
+tables and raised together as one :class:`DataValidationError`; row problems
+never stop a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from rox_helpers import privacy
+from rox_helpers.config import EngagementConfig, Source, load_engagement_config
+from rox_helpers.errors import DataValidationError, Problem
+from rox_helpers.io import RawTable, read_table, sha256_file
+from rox_helpers.schemas import CANONICAL, ColumnSpec, TableSpec
+from rox_helpers.validate import (
+    DEFAULT_MISSING_TEXT,
+    apply_missing_codes,
+    build_schema,
+    coerce_column,
+    row_failures,
+)
+
+LOAD_ORDER = ("units", "customers", "employees", "network", "cx_survey", "interactions")
+ID_PREFIX = {"customer_id": "C-", "referred_by": "C-", "employee_id": "E-"}
+NETWORK_ID_PREFIX = "E-"
+
+
+@dataclass
+class TableReport:
+    """What happened to one table on load (shown in the data-quality section)."""
+
+    table: str
+    file: str
+    sha256: str = ""
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    rows_excluded_consent: int = 0
+    missing_codes: dict[str, int] = field(default_factory=dict)
+    identifiers: dict[str, str] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class PrivacyReport:
+    key_source: str = ""
+    key_fingerprint: str = ""
+    identifiers: list[dict[str, str]] = field(default_factory=list)
+    text_masks: dict[str, int] = field(default_factory=dict)
+    consent_column: bool = False
+    customers_total: int = 0
+    customers_without_consent: int = 0
+    survey_responses_unlinked: int = 0
+    interactions_excluded: int = 0
+
+
+@dataclass
+class EngagementData:
+    """Canonical tables of one engagement, ready for analysis.
+
+    ``tables`` holds the small tables in pandas; ``interactions`` (if declared)
+    is an Ibis table over DuckDB -- use :mod:`rox_helpers.features` on it.
+    ``quarantine`` holds failing rows per table (canonical columns after
+    privacy processing, plus ``source_row`` and ``reason``).
+    """
+
+    config: EngagementConfig
+    root: Path
+    tables: dict[str, pd.DataFrame]
+    reports: dict[str, TableReport]
+    quarantine: dict[str, pd.DataFrame]
+    problems: list[Problem]
+    privacy: PrivacyReport
+    interactions: object | None = None  # ibis.Table
+    interactions_quarantine: object | None = None  # ibis.Table
+    con: object | None = None  # ibis DuckDB backend
+
+    @property
+    def declared(self) -> list[str]:
+        return list(self.config.data.declared())
+
+    def has(self, table: str, *columns: str) -> bool:
+        """Whether a table (and optionally columns) is available for analysis."""
+        if table == "interactions":
+            if self.interactions is None:
+                return False
+            return all(c in self.interactions.columns for c in columns)
+        df = self.tables.get(table)
+        return df is not None and all(c in df.columns for c in columns)
+
+    def quality_table(self) -> pd.DataFrame:
+        """One row per table: file, rows read, valid, quarantined, excluded for consent."""
+        rows = []
+        for r in self.reports.values():
+            rows.append(
+                {
+                    "table": r.table,
+                    "file": Path(r.file).name,
+                    "rows_read": r.rows_read,
+                    "rows_valid": r.rows_valid,
+                    "rows_quarantined": r.rows_quarantined,
+                    "excluded_no_consent": r.rows_excluded_consent,
+                    "missing_codes": int(sum(r.missing_codes.values())),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def quarantine_reasons(self) -> pd.DataFrame:
+        """Rows quarantined per table and reason (reasons split on ``;``)."""
+        rows = [
+            {"table": r.table, "reason": reason, "rows": n}
+            for r in self.reports.values()
+            for reason, n in r.reasons.items()
+        ]
+        return pd.DataFrame(rows, columns=["table", "reason", "rows"])
+
+    def problems_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [p.as_dict() for p in self.problems],
+            columns=["severity", "table", "file", "column", "rule", "n_rows", "message", "fix"],
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Mapping
+# --------------------------------------------------------------------------------------
+
+
+def _measure_specs(cfg: EngagementConfig, table: str, names: list[str]) -> dict[str, ColumnSpec]:
+    """Specs for extra measure columns: range from the codebook when it has them."""
+    out = {}
+    for name in names:
+        entry = cfg.codebook.get(name)
+        lo, hi = entry.scale if entry else (None, None)
+        out[name] = ColumnSpec(name, "float", min=lo, max=hi)
+    return out
+
+
+def plan_columns(
+    cfg: EngagementConfig, table: str, src: Source, raw_columns: list[str]
+) -> tuple[dict[str, str], list[str]]:
+    """``canonical -> client`` for the columns to keep, and the client columns ignored.
+
+    A client column whose name already equals a canonical column (or a codebook
+    attribute, or a measure named in ``elements``) needs no mapping entry.
+    """
+    spec = CANONICAL[table]
+    mapping: dict[str, str] = dict(src.columns)
+    used = set(mapping.values())
+    wanted = set(spec.columns)
+    if spec.open_measures:
+        wanted |= set(cfg.codebook)
+        wanted |= {m.column for _, m in cfg.measures() if m.table == table}
+    for col in raw_columns:
+        if col in wanted and col not in mapping and col not in used:
+            mapping[col] = col
+    used = set(mapping.values())
+    ignored = [c for c in raw_columns if c not in used]
+    return mapping, ignored
+
+
+def _missing_required(
+    spec: TableSpec, mapping: dict[str, str], raw: RawTable, src: Source, table: str
+) -> list[Problem]:
+    problems = []
+    for canon in spec.required:
+        client = mapping.get(canon, canon)
+        if client not in raw.frame.columns:
+            hint = (
+                f"Map it under data.{table}.columns (e.g. `{canon}: <client column>`)"
+                if canon not in mapping
+                else f"The mapping says {canon} <- {client!r}, but the file has no such column"
+            )
+            problems.append(
+                Problem(
+                    "error",
+                    f"required column {canon!r} not found",
+                    file=str(raw.path),
+                    table=table,
+                    column=f"{canon} <- {client}",
+                    rule="required column",
+                    fix=f"{hint}. Columns in the file: {', '.join(map(str, raw.frame.columns[:25]))}",
+                )
+            )
+    for canon, client in mapping.items():
+        if canon in spec.required:
+            continue
+        if client not in raw.frame.columns:
+            problems.append(
+                Problem(
+                    "error",
+                    f"mapped column {client!r} is not in the file",
+                    file=str(raw.path),
+                    table=table,
+                    column=f"{canon} <- {client}",
+                    rule="mapped column exists",
+                    fix=f"Correct data.{table}.columns.{canon} in engagement.yml, or remove it. "
+                    f"Columns in the file: {', '.join(map(str, raw.frame.columns[:25]))}",
+                )
+            )
+    return problems
+
+
+# --------------------------------------------------------------------------------------
+# The loader
+# --------------------------------------------------------------------------------------
+
+
+class _Loader:
+    def __init__(self, cfg: EngagementConfig, root: Path, *, features: bool = True) -> None:
+        self.cfg = cfg
+        self.root = root
+        self.features = features
+        self.tables: dict[str, pd.DataFrame] = {}
+        self.reports: dict[str, TableReport] = {}
+        self.quarantine: dict[str, pd.DataFrame] = {}
+        self.problems: list[Problem] = []
+        self.priv = PrivacyReport()
+        self.key: privacy.PseudonymKey | None = None
+        self.known_names: list[str] = []
+        self.all_customer_ids: set[str] | None = None  # valid ids before consent filtering
+        self.no_consent_ids: set[str] = set()
+
+    # --- helpers ---------------------------------------------------------------------
+    def get_key(self) -> privacy.PseudonymKey:
+        if self.key is None:
+            self.key = privacy.load_or_create_key(self.root)
+            self.priv.key_source = self.key.source
+            self.priv.key_fingerprint = self.key.fingerprint
+        return self.key
+
+    def _references(self, table: str, columns: list[str]) -> dict[str, set[str]]:
+        refs: dict[str, set[str]] = {}
+        spec = CANONICAL[table]
+        for col in columns:
+            cspec = spec.columns.get(col)
+            if not cspec or not cspec.references:
+                continue
+            rtable, rcol = cspec.references.split(".")
+            if rtable == "customers" and self.all_customer_ids is not None:
+                refs[col] = self.all_customer_ids
+            elif rtable in self.tables and rtable != table:
+                refs[col] = set(self.tables[rtable][rcol].dropna().unique())
+            elif rtable == table and rtable == "customers":
+                continue  # referred_by is checked after the table is known (below)
+        return refs
+
+    # --- one table -------------------------------------------------------------------
+    def load(self, table: str, src: Source) -> None:
+        path = (self.root / src.path).resolve()
+        report = TableReport(table=table, file=str(path))
+        self.reports[table] = report
+        try:
+            raw = read_table(
+                path,
+                format=src.resolved_format(),
+                encoding=src.encoding,
+                delimiter=src.delimiter,
+                sheet=src.sheet,
+            )
+        except DataValidationError as exc:
+            self.problems.append(
+                Problem(
+                    "error",
+                    exc.message,
+                    file=exc.file or str(path),
+                    table=table,
+                    column="",
+                    rule=exc.rule or "",
+                    fix=exc.fix or "",
+                )
+            )
+            return
+        report.sha256 = sha256_file(path)
+        spec = CANONICAL[table]
+        mapping, ignored = plan_columns(self.cfg, table, src, list(map(str, raw.frame.columns)))
+        hard = _missing_required(spec, mapping, raw, src, table)
+        if hard:
+            self.problems.extend(hard)
+            return
+        report.rows_read = len(raw.frame)
+        frame = raw.frame
+        frame.columns = [str(c) for c in frame.columns]
+        frame = frame.reset_index(drop=True)
+        source_row = pd.Series(range(2, len(frame) + 2), name="source_row")  # 1-based + header
+
+        # 3. privacy on the raw frame: identifiers among ALL client columns
+        identifiers = self._identifiers(table, frame, mapping, ignored)
+        report.identifiers = dict(identifiers)
+        names_col = [
+            c
+            for c, why in identifiers.items()
+            if "name" in c.lower() and not c.lower().endswith(("id", "code"))
+        ]
+        for c in names_col:
+            self.known_names.extend(frame[c].dropna().astype("str").tolist())
+
+        # 2. mapping to canonical names (ids and measures); identifier columns dropped
+        #    or hashed
+        data: dict[str, pd.Series] = {}
+        for canon, client in mapping.items():
+            data[canon] = frame[client]
+        key = None
+        for client, why in identifiers.items():
+            action = self.cfg.privacy.identifier_action
+            self.priv.identifiers.append(
+                {"table": table, "column": client, "reason": why, "action": action}
+            )
+            if action == "hash" and client not in mapping.values():
+                key = key or self.get_key()
+                data[f"{privacy_column_name(client)}_hash"] = privacy.pseudonymise(
+                    frame[client], key, prefix="P-"
+                )
+            # mapped identifier columns (e.g. a name mapped by mistake) are dropped
+            for canon in [k for k, v in mapping.items() if v == client]:
+                if spec.columns.get(canon) is None or spec.columns[canon].kind != "id":
+                    data.pop(canon, None)
+        df = pd.DataFrame(data)
+        report.ignored_columns = [c for c in ignored if c not in identifiers]
+        del frame
+
+        # 4. missing-value codes
+        for col in list(df.columns):
+            codes = list(src.missing_codes.get(col, []))
+            if col in self.cfg.codebook:
+                codes += self.cfg.codebook[col].missing_codes
+            codes += list(DEFAULT_MISSING_TEXT)
+            df[col], n = apply_missing_codes(df[col], codes)
+            declared = raw.missing_by_column.get(mapping.get(col, col), 0)
+            if n + declared:
+                report.missing_codes[col] = n + declared
+
+        # SPSS value labels for text columns
+        for col in df.columns:
+            cspec = spec.columns.get(col)
+            labels = raw.value_labels.get(mapping.get(col, col))
+            if cspec is not None and cspec.kind == "str" and labels:
+                df[col] = df[col].map(lambda v, lab=labels: lab.get(v, v) if pd.notna(v) else v)
+
+        # ids are pseudonymised before any row can be written anywhere
+        key = None
+        for col in df.columns:
+            prefix = ID_PREFIX.get(col)
+            if table == "network" and col in ("source", "target"):
+                prefix = NETWORK_ID_PREFIX
+            if prefix is not None:
+                key = key or self.get_key()
+                df[col] = privacy.pseudonymise(_id_text(df[col]), key, prefix=prefix)
+
+        # free text scrubbed (comments); names known from customers and staff
+        for col in df.columns:
+            cspec = spec.columns.get(col)
+            if cspec is not None and cspec.free_text and self.cfg.privacy.scrub_free_text:
+                result = privacy.scrub_text(
+                    df[col].astype("str").where(df[col].notna()), names=self.name_matcher()
+                )
+                df[col] = result.text
+                for k, v in result.counts.items():
+                    self.priv.text_masks[k] = self.priv.text_masks.get(k, 0) + int(v)
+
+        # 5. coercion (keep the pre-coercion text for the quarantine)
+        before = df.copy()
+        unparseable: dict[str, pd.Series] = {}
+        measures = [c for c in df.columns if c not in spec.columns and not c.endswith("_hash")]
+        mspecs = _measure_specs(self.cfg, table, measures)
+        for col in df.columns:
+            cspec = spec.columns.get(col) or mspecs.get(col)
+            if cspec is None:
+                continue
+            fmt = src.date_formats.get(col) or src.date_format
+            df[col], bad = coerce_column(df[col], cspec, date_format=fmt)
+            if bad.any():
+                unparseable[col] = bad
+        if spec.columns.get("survey_type") and "survey_type" in df.columns:
+            df["survey_type"] = df["survey_type"].str.lower()
+
+        # 6. validation
+        refs = self._references(table, list(df.columns))
+        schema = build_schema(spec, list(df.columns), measure_specs=mspecs, references=refs)
+        reasons = row_failures(schema, df)
+        parts = [reasons]
+        for col, bad in unparseable.items():
+            kind = (spec.columns.get(col) or mspecs[col]).kind
+            what = (
+                "does not parse as a date"
+                if kind in ("date", "datetime", "period")
+                else (f"is not a valid {kind}")
+            )
+            parts.append(
+                pd.Series(
+                    f"{col}: " + what + " (value " + before.loc[bad, col].astype("str") + ")",
+                    index=bad[bad].index,
+                )
+            )
+        all_reasons = (
+            pd.concat([p for p in parts if len(p)]).groupby(level=0).agg("; ".join)
+            if any(len(p) for p in parts)
+            else pd.Series(dtype="str")
+        )
+        bad_idx = all_reasons.index
+        # 7. quarantine (pre-coercion values, post-privacy)
+        if len(bad_idx):
+            q = before.loc[bad_idx].copy()
+            q.insert(0, "source_row", source_row.loc[bad_idx].to_numpy())
+            q["reason"] = all_reasons.loc[bad_idx].to_numpy()
+            self.quarantine[table] = q
+            for reason_list in all_reasons:
+                for r in reason_list.split("; "):
+                    rule = r.split(" (value")[0]
+                    report.reasons[rule] = report.reasons.get(rule, 0) + 1
+            self.problems.append(
+                Problem(
+                    "warning",
+                    f"{len(bad_idx)} row(s) quarantined: "
+                    + ", ".join(f"{k} ({v})" for k, v in sorted(report.reasons.items())),
+                    file=str(path),
+                    table=table,
+                    rule="row validation",
+                    n_rows=len(bad_idx),
+                    fix=f"See runs/<ts>/quarantine/{table}.csv (source_row = line in the file); "
+                    "correct the rows with the client or accept their exclusion.",
+                )
+            )
+        df = df.drop(index=bad_idx).reset_index(drop=True)
+        report.rows_quarantined = len(bad_idx)
+        if report.ignored_columns:
+            self.problems.append(
+                Problem(
+                    "info",
+                    f"{len(report.ignored_columns)} column(s) not mapped and ignored: "
+                    + ", ".join(report.ignored_columns[:12])
+                    + ("..." if len(report.ignored_columns) > 12 else ""),
+                    file=str(path),
+                    table=table,
+                    rule="unmapped columns",
+                    fix=f"Map any you need under data.{table}.columns in engagement.yml.",
+                )
+            )
+
+        # 8. consent
+        if table == "customers":
+            self.all_customer_ids = set(df["customer_id"].dropna())
+            df = self._apply_consent(df, report)
+        elif table == "cx_survey" and "customer_id" in df.columns and self.no_consent_ids:
+            unlink = df["customer_id"].isin(self.no_consent_ids)
+            self.priv.survey_responses_unlinked = int(unlink.sum())
+            df["customer_id"] = df["customer_id"].mask(unlink)
+        report.rows_valid = len(df)
+        self.tables[table] = df
+
+    def _apply_consent(self, df: pd.DataFrame, report: TableReport) -> pd.DataFrame:
+        self.priv.customers_total = len(df)
+        if "consent_analytics" not in df.columns:
+            self.problems.append(
+                Problem(
+                    "warning",
+                    "no analytics-consent column: all customers are analysed",
+                    table="customers",
+                    file=report.file,
+                    column="consent_analytics",
+                    rule="consent recorded",
+                    fix="Map the client's analytics consent flag to consent_analytics, or "
+                    "record the legal basis for analysing all customers.",
+                )
+            )
+            return df
+        self.priv.consent_column = True
+        if not self.cfg.privacy.require_analytics_consent:
+            return df
+        keep = df["consent_analytics"].fillna(False).astype(bool)
+        self.no_consent_ids = set(df.loc[~keep, "customer_id"].dropna())
+        self.priv.customers_without_consent = int((~keep).sum())
+        report.rows_excluded_consent = int((~keep).sum())
+        return df.loc[keep].reset_index(drop=True)
+
+    def _identifiers(
+        self, table: str, frame: pd.DataFrame, mapping: dict[str, str], ignored: list[str]
+    ) -> dict[str, str]:
+        declared = self.cfg.privacy.identifier_columns.get(table, [])
+        out = {c: "declared in engagement.yml" for c in declared if c in frame.columns}
+        for c in declared:
+            if c not in frame.columns:
+                self.problems.append(
+                    Problem(
+                        "warning",
+                        f"identifier column {c!r} declared but not in the file",
+                        table=table,
+                        column=c,
+                        rule="privacy.identifier_columns",
+                        fix="Correct privacy.identifier_columns in engagement.yml.",
+                    )
+                )
+        if self.cfg.privacy.auto_detect_identifiers:
+            id_like = {
+                client
+                for canon, client in mapping.items()
+                if (c := CANONICAL[table].columns.get(canon)) is not None and c.kind == "id"
+            }
+            text_cols = {
+                client
+                for canon, client in mapping.items()
+                if (c := CANONICAL[table].columns.get(canon)) is not None and c.free_text
+            }
+            candidates = frame[[c for c in frame.columns if c not in id_like | text_cols]]
+            for c, why in privacy.detect_identifier_columns(candidates).items():
+                out.setdefault(c, f"auto-detected: {why}")
+        return out
+
+    def name_matcher(self):
+        if not hasattr(self, "_matcher") or self._matcher_n != len(self.known_names):
+            self._matcher = privacy.NameMatcher(self.known_names)
+            self._matcher_n = len(self.known_names)
+        return self._matcher
+
+    # --- all tables ------------------------------------------------------------------
+    def run(self) -> EngagementData:
+        declared = self.cfg.data.declared()
+        for table in LOAD_ORDER:
+            if table in declared and table != "interactions":
+                self.load(table, declared[table])
+        inter = quarantine_i = con = None
+        if "interactions" in declared:
+            from rox_helpers import features
+
+            res = features.load_interactions(self, declared["interactions"])
+            if res is not None:
+                inter, quarantine_i, con = res
+        errors = [p for p in self.problems if p.severity == "error"]
+        if errors:
+            raise DataValidationError(
+                f"{len(errors)} problem(s) stop this engagement from loading:",
+                problems=errors,
+                file=errors[0].file,
+                column=errors[0].column,
+                rule=errors[0].rule,
+                fix=errors[0].fix,
+            )
+        return EngagementData(
+            config=self.cfg,
+            root=self.root,
+            tables=self.tables,
+            reports=self.reports,
+            quarantine=self.quarantine,
+            problems=self.problems,
+            privacy=self.priv,
+            interactions=inter,
+            interactions_quarantine=quarantine_i,
+            con=con,
+        )
+
+
+def _id_text(s: pd.Series) -> pd.Series:
+    from rox_helpers.validate import _to_id
+
+    return _to_id(s)
+
+
+def privacy_column_name(client: str) -> str:
+    from rox_helpers.validate import normalise_name
+
+    return normalise_name(client) or "identifier"
+
+
+def load_engagement(engagement: str | Path, *, features: bool = True) -> EngagementData:
+    """Load, map, protect and validate every declared table of an engagement.
+
+    Parameters
+    ----------
+    engagement : str or Path
+        The engagement folder (holding ``engagement.yml``).
+    features : bool, default=True
+        Prepare the interaction log in DuckDB (cheap: nothing is computed until
+        features are asked for).
+
+    Returns
+    -------
+    EngagementData
+
+    Raises
+    ------
+    ConfigError
+        When engagement.yml is invalid.
+    DataValidationError
+        When a declared file is missing or lacks a required column (all such
+        problems are listed at once).
+    """
+    root = Path(engagement).resolve()
+    cfg = load_engagement_config(root)
+    return _Loader(cfg, root, features=features).run()

@@ -1,0 +1,103 @@
+"""Shared fixtures: small hand-made engagements with known problems, and the sample."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _key_dir(tmp_path_factory, monkeypatch):
+    """Pseudonymisation keys go to a temporary folder, never the real home."""
+    monkeypatch.setenv("ROX_KEY_DIR", str(tmp_path_factory.getbasetemp() / "keys"))
+    monkeypatch.delenv("ROX_PSEUDONYM_KEY", raising=False)
+
+
+def write_yaml(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def make_tiny(root: Path) -> Path:
+    """A small engagement with one planted problem of each kind.
+
+    customers.csv (cp1252, ';'): C3 has an unparseable date, C2 appears twice,
+    C4 has no analytics consent.  survey.csv: r3 has NPS 11, r4 an unknown
+    hotel, r5 an unknown customer, r6 the code 99 (don't know) for cleanliness,
+    r7 a comment holding an e-mail address, a phone number and a guest's name.
+    """
+    (root / "data").mkdir(parents=True)
+    customers = (
+        "guest_id;full_name;email;phone;joined;consent_analytics;app_user\n"
+        "C1;Renée Dubois;renee@example.com;+33 1 23 45 67 89;01/02/2024;Y;Y\n"
+        "C2;John Smith;john@example.com;07700 900123;15/03/2024;Y;N\n"
+        "C2;John Smith;john@example.com;07700 900123;15/03/2024;Y;N\n"
+        "C3;Ana López;ana@example.com;+34 600 123 456;31/02/2024;Y;N\n"
+        "C4;Kurt Müller;kurt@example.com;+49 30 123456;05/05/2024;N;Y\n"
+    )
+    (root / "data" / "customers.csv").write_bytes(customers.encode("cp1252"))
+    pd.DataFrame(
+        {"hotel": ["H1", "H2"], "month": ["2025-01", "2025-01"], "occupancy": [0.8, 0.7]}
+    ).to_csv(root / "data" / "units.csv", index=False)
+    pd.DataFrame(
+        {
+            "resp_id": ["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"],
+            "guest_id": ["C1", "C2", "C1", "C2", "C9", "C1", "C2", "C4"],
+            "hotel": ["H1", "H1", "H2", "H99", "H1", "H2", "H1", "H2"],
+            "recommend": [9, 6, 11, 8, 7, 10, 3, 9],
+            "att_clean": [8, 5, 9, 7, 6, 99, 2, 8],
+            "comment": [
+                "Lovely stay",
+                None,
+                "Great",
+                "ok",
+                "fine",
+                "n/a",
+                "Call me on +44 7700 900123 or renee@example.com, Renée Dubois was rude",
+                "Nice",
+            ],
+            "resp_date": ["2025-01-03"] * 8,
+        }
+    ).to_csv(root / "data" / "survey.csv", index=False)
+    write_yaml(
+        root / "engagement.yml",
+        """
+        client: {name: Tiny Hotels}
+        data:
+          customers:
+            path: data/customers.csv
+            date_format: "%d/%m/%Y"
+            columns: {customer_id: guest_id, signup_date: joined}
+          units:
+            path: data/units.csv
+            columns: {unit_id: hotel, period: month}
+          cx_survey:
+            path: data/survey.csv
+            columns:
+              response_id: resp_id
+              customer_id: guest_id
+              unit_id: hotel
+              nps: recommend
+              date: resp_date
+        privacy:
+          identifier_columns: {customers: [full_name, email, phone]}
+        codebook:
+          att_clean: {label: Cleanliness, scale: [1, 10], missing_codes: [99]}
+        elements:
+          results: [{name: nps, table: cx_survey, column: nps, aggregate: nps}]
+          values: [{name: clean, table: cx_survey, column: att_clean}]
+          pride: [{name: occupancy, table: units, column: occupancy}]
+        """,
+    )
+    return root
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """See :func:`make_tiny`."""
+    return make_tiny(tmp_path / "tiny")
