@@ -36,29 +36,30 @@ def main(
 
 
 def _problems_table(problems: list[Problem], title: str) -> Table:
-    table = Table(title=title, show_lines=False, expand=True)
-    for col, style in (
-        ("severity", "bold"),
-        ("table", ""),
-        ("file", "dim"),
-        ("column", "cyan"),
-        ("rule", ""),
-        ("rows", "right"),
-        ("message", ""),
-        ("fix", "green"),
-    ):
-        table.add_column(col, style=style, overflow="fold")
+    """Problems as a table that stays readable in an 80-column terminal: where, rows, what, fix."""
+    table = Table(title=title, show_lines=True, expand=True)
+    table.add_column("", width=8, no_wrap=True)
+    table.add_column("where", ratio=2, overflow="fold")
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("problem and fix", ratio=5, overflow="fold")
     colour = {"error": "red", "warning": "yellow", "info": "blue"}
     for p in problems:
+        where = "\n".join(
+            x
+            for x in (
+                f"[bold]{p.table}[/]" if p.table else "",
+                Path(p.file).name if p.file else "",
+                f"[cyan]{p.column}[/]" if p.column else "",
+                f"[dim]{p.rule}[/]" if p.rule else "",
+            )
+            if x
+        )
+        what = p.message + (f"\n[green]fix:[/] {p.fix}" if p.fix else "")
         table.add_row(
             f"[{colour.get(p.severity, 'white')}]{p.severity}[/]",
-            p.table,
-            Path(p.file).name if p.file else "",
-            p.column,
-            p.rule,
-            str(p.n_rows or ""),
-            p.message,
-            p.fix,
+            where,
+            f"{p.n_rows:,}" if p.n_rows else "",
+            what,
         )
     return table
 

@@ -242,7 +242,7 @@ class _Loader:
         self.priv = PrivacyReport()
         self.key: privacy.PseudonymKey | None = None
         self.known_names: list[str] = []
-        self.all_customer_ids: set[str] | None = None  # valid ids before consent filtering
+        self.all_customer_ids: set[str] | None = None  # every id in the customers file
         self.no_consent_ids: set[str] = set()
 
     # --- helpers ---------------------------------------------------------------------
@@ -398,6 +398,15 @@ class _Loader:
         if spec.columns.get("survey_type") and "survey_type" in df.columns:
             df["survey_type"] = df["survey_type"].str.lower()
 
+        if table == "customers":
+            # Every id the file holds counts for referential integrity (a customer whose row is
+            # quarantined for, say, a bad date still exists), and consent is taken from that
+            # customer's own row(s): no recorded "yes" means no consent.
+            self.all_customer_ids = set(df["customer_id"].dropna())
+            if "consent_analytics" in df.columns and self.cfg.privacy.require_analytics_consent:
+                yes = df["consent_analytics"].fillna(False).astype(bool)
+                self.no_consent_ids = set(df.loc[~yes, "customer_id"].dropna())
+
         # 6. validation
         refs = self._references(table, list(df.columns))
         schema = build_schema(spec, list(df.columns), measure_specs=mspecs, references=refs)
@@ -463,7 +472,6 @@ class _Loader:
 
         # 8. consent
         if table == "customers":
-            self.all_customer_ids = set(df["customer_id"].dropna())
             df = self._apply_consent(df, report)
         elif table == "cx_survey" and "customer_id" in df.columns and self.no_consent_ids:
             unlink = df["customer_id"].isin(self.no_consent_ids)
@@ -491,8 +499,7 @@ class _Loader:
         self.priv.consent_column = True
         if not self.cfg.privacy.require_analytics_consent:
             return df
-        keep = df["consent_analytics"].fillna(False).astype(bool)
-        self.no_consent_ids = set(df.loc[~keep, "customer_id"].dropna())
+        keep = ~df["customer_id"].isin(self.no_consent_ids)
         self.priv.customers_without_consent = int((~keep).sum())
         report.rows_excluded_consent = int((~keep).sum())
         return df.loc[keep].reset_index(drop=True)

@@ -227,10 +227,10 @@ def load_interactions(loader: _Loader, src: Source):
     for canon in mapping:
         cspec = spec.columns[canon]
         c = t[canon]
+        raw_col = f"_raw_{canon}"
         if cspec.required:
-            rules.append(
-                (c.isnull() & t[f"_raw_{canon}"].isnull(), f"{canon}: required value missing")
-            )
+            empty = c.isnull() & t[raw_col].isnull() if raw_col in t.columns else c.isnull()
+            rules.append((empty, f"{canon}: required value missing"))
         if f"_raw_{canon}" in t.columns and cspec.kind not in ("id", "str"):
             what = (
                 "does not parse as a date"
@@ -265,9 +265,8 @@ def load_interactions(loader: _Loader, src: Source):
         )
     reason = ibis.literal("")
     for cond, msg in rules:
-        reason = reason + ibis.ifelse(cond.fill_null(False), msg + "; ", "")
-    t = t.mutate(reason=reason.rstrip("; ").strip())
-    t = t.mutate(reason=ibis.ifelse(t.reason.length() > 0, t.reason.rstrip(";"), ""))
+        reason = reason + ibis.ifelse(cond.fill_null(False), "; " + msg, "")
+    t = t.mutate(reason=ibis.ifelse(reason.length() > 0, reason.substr(2), ""))
     drop_known = ["_known"] if "_known" in t.columns else []
     t = con.create_table("_interactions_checked", t.drop(*drop_known), overwrite=True)
 
@@ -353,7 +352,7 @@ def customer_features(
     ibis.Table
         One row per ``customer_id`` with the columns listed in the module docstring.
     """
-    t = interactions
+    t = interactions.filter(interactions.customer_id.notnull())
     if reference_date is None:
         last = t.timestamp.max().to_pyarrow().as_py()
         reference_date = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
@@ -390,7 +389,7 @@ def customer_features(
         aggs["stages_reached"] = t.journey_stage.nunique()
     if "touchpoint" in cols:
         aggs["touchpoints_used"] = t.touchpoint.nunique()
-    f = t.filter(t.customer_id.notnull()).group_by("customer_id").aggregate(**aggs)
+    f = t.group_by("customer_id").aggregate(**aggs)
     f = f.mutate(recency_days=(ref.date() - f.last_seen.date()).cast("int64"))
     start = f.first_seen
     if customers is not None and "signup_date" in customers.columns:

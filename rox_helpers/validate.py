@@ -264,6 +264,11 @@ def row_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.Series:
     fc = fc[fc["index"].notna()]
     if fc.empty:
         return pd.Series(dtype="str")
+    # a duplicate compound key is reported once per key column: say it once, naming the key
+    key = [k for k in (schema.unique or []) if k in frame.columns]
+    if len(key) > 1:
+        dup = fc["check"].astype("str").str.contains("uniqu", case=False)
+        fc.loc[dup, "column"] = "(" + ", ".join(key) + ")"
     check = fc["check"].astype("str")
     column = fc["column"].astype("str")
     value = fc["failure_case"].astype("str")

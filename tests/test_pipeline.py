@@ -1,0 +1,139 @@
+"""`rox run` and `rox validate` end to end on a small engagement (fast), plus failure paths."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import make_tiny
+from typer.testing import CliRunner
+
+from rox_helpers.cli import app
+from rox_helpers.pipeline import Step, run_engagement
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch):
+    """Rich wraps at the terminal width; a wide console keeps messages on one line."""
+    from rox_helpers import cli
+
+    monkeypatch.setattr(cli.console, "width", 250)
+    monkeypatch.setattr(cli.err_console, "width", 250)
+
+
+RAW_PERSONAL = ("Renée", "Dubois", "renee@example.com", "John Smith", "07700 900123", "Müller")
+
+
+def _all_text(folder: Path) -> str:
+    chunks = []
+    for p in folder.rglob("*"):
+        if p.is_file():
+            chunks.append(p.read_bytes().decode("utf-8", errors="ignore"))
+            if p.suffix == ".parquet":
+                import pandas as pd
+
+                chunks.append(pd.read_parquet(p).to_csv())
+    return "\n".join(chunks)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One run shared by the read-only tests (each notebook run costs a kernel start)."""
+    return run_engagement(make_tiny(tmp_path_factory.mktemp("run") / "tiny"))
+
+
+def test_run_writes_report_manifest_artifacts_quarantine(tiny_run):
+    r = tiny_run
+    assert r.status == "ok" and not r.failures
+    assert r.run_dir.parent.name == "runs"
+    manifest = json.loads(r.manifest.read_text())
+    assert manifest["status"] == "ok"
+    assert manifest["steps"]["00"]["status"] == "ok"
+    inputs = {i["path"]: i for i in manifest["inputs"]}
+    assert re.fullmatch(r"[0-9a-f]{64}", inputs["data/customers.csv"]["sha256"])
+    assert "engagement.yml" in inputs
+    assert manifest["versions"]["pandas"].startswith("3.")
+    assert (r.run_dir / "quarantine" / "customers.csv").is_file()
+    assert (r.run_dir / "artifacts" / "findings" / "00.json").is_file()
+    assert (r.run_dir / "notebooks" / "00_engagement_setup.ipynb").is_file()
+    findings = json.loads((r.run_dir / "artifacts" / "findings" / "00.json").read_text())
+    assert any("quarantined" in f["headline"] for f in findings["findings"])
+
+
+def test_report_is_self_contained_and_hides_code(tiny_run):
+    html = tiny_run.report.read_text()
+    assert "Tiny Hotels" in html
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html), "network reference in report"
+    assert "<script src" not in html
+    for leak in ("load_engagement(", "import ", "Traceback", "ENGAGEMENT ="):
+        assert leak not in html, leak
+    assert "data:image/png;base64" in html  # charts embedded
+
+
+def test_no_raw_personal_data_anywhere_in_the_run(tiny_run):
+    text = _all_text(tiny_run.run_dir)
+    for raw in RAW_PERSONAL:
+        assert raw not in text, raw
+
+
+def test_each_run_gets_a_new_folder(tiny_run):
+    a = tiny_run
+    b = run_engagement(a.run_dir.parent.parent)
+    assert a.run_dir != b.run_dir and a.report.is_file() and b.report.is_file()
+    # the findings are the same for the same inputs
+    fa = (a.run_dir / "artifacts" / "findings" / "00.json").read_text()
+    fb = (b.run_dir / "artifacts" / "findings" / "00.json").read_text()
+    assert fa == fb
+
+
+def test_failing_notebook_names_notebook_and_cell_and_keeps_it(tiny, tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            'ENGAGEMENT = ""\nRUN_DIR = ""', metadata={"tags": ["parameters"]}
+        ),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('planted failure')"),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, tmp_path / "99_broken.ipynb")
+    r = run_engagement(
+        tiny, notebooks_dir=tmp_path, steps=(Step("99", "99_broken.ipynb", "Broken step"),)
+    )
+    assert r.status == "failed"
+    f = r.failures[0]
+    assert f.notebook == "99_broken.ipynb" and f.ename == "ValueError"
+    assert "planted failure" in f.evalue
+    assert f.cell_index is not None
+    assert Path(f.output_path).is_file()  # kept for debugging
+    html = r.report.read_text()
+    assert "could not be produced" in html and "planted failure" in html
+    assert json.loads(r.manifest.read_text())["status"] == "failed"
+
+
+def test_cli_validate_ok_and_exit_1_on_hard_errors(tiny):
+    ok = runner.invoke(app, ["validate", str(tiny)])
+    assert ok.exit_code == 0, ok.output
+    assert "quarantined" in ok.output and "customers" in ok.output
+    (tiny / "data" / "units.csv").unlink()
+    bad = runner.invoke(app, ["validate", str(tiny)])
+    assert bad.exit_code == 1
+    assert "units.csv" in bad.output and "not found" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_cli_config_error_is_a_clear_message(tiny):
+    cfg = tiny / "engagement.yml"
+    cfg.write_text(cfg.read_text().replace("privacy:", "privcy:"))
+    res = runner.invoke(app, ["validate", str(tiny)])
+    assert res.exit_code == 1
+    assert "did you mean 'privacy'" in res.output and "Traceback" not in res.output
