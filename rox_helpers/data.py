@@ -522,17 +522,21 @@ class _Loader:
                     )
                 )
         if self.cfg.privacy.auto_detect_identifiers:
-            id_like = {
+            # Columns the consultant mapped to an id, a score, a date, a flag or free text are
+            # what the mapping says (e.g. "greet_by_name" is a behaviour score, not a name);
+            # auto-detection looks at the rest: unmapped columns and mapped categorical text.
+            spec = CANONICAL[table]
+            declared_kind = {
+                client: (spec.columns[canon].kind if canon in spec.columns else "float")
+                for canon, client in mapping.items()
+            }
+            free_text = {
                 client
                 for canon, client in mapping.items()
-                if (c := CANONICAL[table].columns.get(canon)) is not None and c.kind == "id"
+                if canon in spec.columns and spec.columns[canon].free_text
             }
-            text_cols = {
-                client
-                for canon, client in mapping.items()
-                if (c := CANONICAL[table].columns.get(canon)) is not None and c.free_text
-            }
-            candidates = frame[[c for c in frame.columns if c not in id_like | text_cols]]
+            skip = {c for c, k in declared_kind.items() if k != "str"} | free_text
+            candidates = frame[[c for c in frame.columns if c not in skip]]
             for c, why in privacy.detect_identifier_columns(candidates).items():
                 out.setdefault(c, f"auto-detected: {why}")
         return out

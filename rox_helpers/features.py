@@ -199,7 +199,8 @@ def load_interactions(loader: _Loader, src: Source):
     for canon, client in mapping.items():
         cspec = spec.columns[canon]
         c = raw[client]
-        raw_text[canon] = _text(c)
+        if cspec.kind not in ("id", "str"):
+            raw_text[canon] = _text(c)  # kept only where a value can fail to parse
         if cspec.kind == "id" or cspec.kind == "str":
             cols[canon] = _text(c)
         elif cspec.kind == "datetime":
@@ -267,8 +268,10 @@ def load_interactions(loader: _Loader, src: Source):
     for cond, msg in rules:
         reason = reason + ibis.ifelse(cond.fill_null(False), "; " + msg, "")
     t = t.mutate(reason=ibis.ifelse(reason.length() > 0, reason.substr(2), ""))
-    drop_known = ["_known"] if "_known" in t.columns else []
-    t = con.create_table("_interactions_checked", t.drop(*drop_known), overwrite=True)
+    if "_known" in t.columns:
+        t = t.drop("_known")
+    # Nothing is materialised: the checked log stays an expression that DuckDB streams over
+    # the file for each use (counts now, features and the quarantine later).
 
     counts = t.group_by("reason").aggregate(n=t.count()).to_pandas()
     report.rows_read = int(counts["n"].sum())
@@ -280,8 +283,10 @@ def load_interactions(loader: _Loader, src: Source):
     quarantine = t.filter(t.reason != "")
     raw_cols = [c for c in t.columns if c.startswith("_raw_")]
     quarantine = quarantine.select(
-        "customer_id",
-        *[t[c].name(c.removeprefix("_raw_")) for c in raw_cols if c != "_raw_customer_id"],
+        *[
+            quarantine[f"_raw_{c}"].name(c) if f"_raw_{c}" in raw_cols else quarantine[c]
+            for c in mapping
+        ],
         "reason",
     )
     clean = t.filter(t.reason == "").drop("reason", *raw_cols)

@@ -139,11 +139,20 @@ def analysis_availability(data: EngagementData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "analysis", "runs", "reason"])
 
 
+def _key_kind(source: str) -> str:
+    """Where the key lives, without paths (the report does not show the server's folders)."""
+    if not source:
+        return "not needed"
+    if source.startswith("environment"):
+        return "from an environment variable"
+    return "key file kept outside the engagement folder"
+
+
 def privacy_summary(data: EngagementData) -> pd.DataFrame:
     """What was done to protect personal data on load: ``check, result``."""
     p = data.privacy
     rows = [
-        ("Pseudonymisation key", f"{p.key_source or 'not needed'}"),
+        ("Pseudonymisation key", _key_kind(p.key_source)),
         ("Key fingerprint (not the key)", p.key_fingerprint or "-"),
         ("Direct identifiers found", str(len(p.identifiers))),
     ]

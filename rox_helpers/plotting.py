@@ -33,7 +33,7 @@ def element_coverage(summary: pd.DataFrame, *, colours: Colours | None = None, a
     ax.invert_yaxis()
     ax.set_xlabel("measures")
     ax.set_title("ROX elements: measures configured and available")
-    ax.legend(loc="lower right", frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, frameon=False)
     sns.despine(ax=ax)
     return ax
 

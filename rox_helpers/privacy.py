@@ -573,6 +573,8 @@ def _is_phone(text: str) -> bool:
     -- without any prefix -- the North American shape ``555-123-4567``.
     Anything containing a date, IP addresses and plain numbers are never phones.
     """
+    if text.startswith("(0)"):  # bracketed trunk prefix, "(0)7830-140-257"
+        text = "0" + text[3:].lstrip(" \t\u00a0-.")
     groups = _DIGITS_RE.findall(text)
     digits = sum(len(g) for g in groups)
     if not 7 <= digits <= 15:

@@ -116,3 +116,42 @@ def render_report(
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     out_path.write_text(body, encoding="utf-8")
     return out_path
+
+
+def _fmt_cell(v: object) -> object:
+    if isinstance(v, bool) or v is None:
+        return "yes" if v is True else ("no" if v is False else "")
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return "" if v != v else (f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.3g}")
+    return v
+
+
+def show_table(df, *, columns: dict[str, str] | None = None):
+    """A table for the report: escaped HTML, no index, thousands separators, readable headers.
+
+    ``columns`` renames (and selects, in order) columns for display.
+    """
+    from IPython.display import HTML
+
+    d = df
+    if columns:
+        d = d[list(columns)].rename(columns=columns)
+    d = d.astype(object).map(_fmt_cell)
+    return HTML(d.to_html(index=False, escape=True, classes="rox-table", border=0))
+
+
+def findings_markdown(findings) -> str:
+    """Findings as escaped Markdown: headline, evidence bullets, so-what and confidence."""
+    parts = []
+    for f in findings:
+        lines = [f"**{escape(f.headline)}**", ""]
+        lines += [f"- {escape(e)}" for e in f.evidence]
+        if f.so_what:
+            lines += [
+                "",
+                f"*What it means:* {escape(f.so_what)} (confidence: {escape(f.confidence)})",
+            ]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)

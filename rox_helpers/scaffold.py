@@ -1110,7 +1110,10 @@ def _attribute_name(p: _Profile, taken: set[str]) -> str:
         text = re.sub(
             r"^\s*(?:q\d+[a-z]?(?:[._-]\d+[a-z]?)*|\d+[.)])[\s.:)-]*", "", text, flags=re.I
         )
-        text = re.split(r"[?:]", text)[0] or text
+        text = text.split("?")[0] or text
+        # "Please rate: cleanliness of the room" names the attribute after a short lead-in
+        head, sep, tail = text.partition(":")
+        text = tail if sep and tail.strip() and len(_tokens(_norm(head))) <= 4 else head
         base_toks = _tokens(_norm(text))
         changed = True
         while changed and base_toks:

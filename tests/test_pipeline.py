@@ -137,3 +137,50 @@ def test_cli_config_error_is_a_clear_message(tiny):
     res = runner.invoke(app, ["validate", str(tiny)])
     assert res.exit_code == 1
     assert "did you mean 'privacy'" in res.output and "Traceback" not in res.output
+
+
+def _public_survey_export(folder: Path) -> None:
+    """A survey export as downloaded from a public portal: long questions as headers, an
+    unnamed index column, blank cells, a "Don't know" code, US dates, a stray totals row."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    n = 120
+    df = pd.DataFrame(
+        {
+            "Respondent ID": [f"{1000 + i}" for i in range(n)],
+            "Date submitted": pd.date_range("2026-01-03", periods=n, freq="D").strftime("%m/%d/%Y"),
+            "On a scale from 0 to 10, how likely is it that you would recommend Contoso "
+            "Resorts to a friend or colleague?": rng.integers(0, 11, n).astype(float),
+            "Overall, how satisfied were you with your most recent stay? (1 = very "
+            "dissatisfied, 5 = very satisfied)": rng.integers(1, 6, n).astype(float),
+            "Please rate: cleanliness of the room": rng.integers(1, 11, n).astype(float),
+            "Please rate: speed of check-in": rng.integers(1, 11, n).astype(float),
+            "Is there anything else you would like to tell us?": ["Great pool"] * n,
+        }
+    )
+    df.iloc[::7, 2] = np.nan  # blank cells
+    df.iloc[::11, 4] = 99  # "don't know"
+    df.iloc[3, 6] = "Ask for Maria at maria.garcia@contoso.example"
+    df.to_csv(folder / "survey_results_2026.csv")  # writes an unnamed index column
+
+
+def test_cli_new_from_data_then_validate_on_unseen_files(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    _public_survey_export(drop)
+    (drop / "notes.txt").write_text("not a data file\n")
+    res = runner.invoke(
+        app, ["new", "contoso-2026", "--from-data", str(drop), "--root", str(tmp_path / "eng")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "Proposed column mapping" in res.output and "nps" in res.output
+    cfg = (tmp_path / "eng" / "contoso-2026" / "engagement.yml").read_text()
+    assert "# REVIEW" in cfg
+    val = runner.invoke(app, ["validate", str(tmp_path / "eng" / "contoso-2026")])
+    assert val.exception is None or isinstance(val.exception, SystemExit), val.exception
+    assert val.exit_code in (0, 1)
+    assert "Traceback" not in val.output
+    assert "cx_survey" in val.output
+    assert "survey_results_2026.csv" in val.output

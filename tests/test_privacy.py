@@ -405,6 +405,8 @@ PHONES = [
     "+447700900123",
     "01.23.45.67.89",
     "030/1234567",
+    "(0)7830-140-257",  # bracketed trunk prefix (found in the sample's planted comments)
+    "+44 (0)20 7946 0018",
 ]
 
 
