@@ -43,8 +43,9 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: install lint
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
+# The notebooks run under nbval (--nbval-lax) against the sample engagement, generated first.
+test: install lint sample
+	$(VENV)/bin/python -m pytest -n 2 --nbval-lax tests notebooks
 
 lab: install
 	$(VENV)/bin/jupyter lab --allow-root --notebook-dir=notebooks

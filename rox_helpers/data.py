@@ -543,7 +543,7 @@ class _Loader:
 
     def name_matcher(self):
         if not hasattr(self, "_matcher") or self._matcher_n != len(self.known_names):
-            self._matcher = privacy.NameMatcher(self.known_names)
+            self._matcher = privacy.NameMatcher(dict.fromkeys(self.known_names))
             self._matcher_n = len(self.known_names)
         return self._matcher
 

@@ -270,10 +270,13 @@ def load_interactions(loader: _Loader, src: Source):
     t = t.mutate(reason=ibis.ifelse(reason.length() > 0, reason.substr(2), ""))
     if "_known" in t.columns:
         t = t.drop("_known")
-    # Nothing is materialised: the checked log stays an expression that DuckDB streams over
-    # the file for each use (counts now, features and the quarantine later).
+    raw_cols = [c for c in t.columns if c.startswith("_raw_")]
+    # One pass over the file materialises the slim checked log (canonical columns and the
+    # reason; DuckDB spills to disk beyond its memory limit). Counts and features read it;
+    # only the quarantine export goes back to the raw text, for the few failing rows.
+    checked = con.create_table("_interactions_checked", t.drop(*raw_cols), overwrite=True)
 
-    counts = t.group_by("reason").aggregate(n=t.count()).to_pandas()
+    counts = checked.group_by("reason").aggregate(n=checked.count()).to_pandas()
     report.rows_read = int(counts["n"].sum())
     bad = counts[counts["reason"] != ""]
     report.rows_quarantined = int(bad["n"].sum())
@@ -281,7 +284,6 @@ def load_interactions(loader: _Loader, src: Source):
         for part in str(r).split("; "):
             report.reasons[part] = report.reasons.get(part, 0) + int(n)
     quarantine = t.filter(t.reason != "")
-    raw_cols = [c for c in t.columns if c.startswith("_raw_")]
     quarantine = quarantine.select(
         *[
             quarantine[f"_raw_{c}"].name(c) if f"_raw_{c}" in raw_cols else quarantine[c]
@@ -289,7 +291,7 @@ def load_interactions(loader: _Loader, src: Source):
         ],
         "reason",
     )
-    clean = t.filter(t.reason == "").drop("reason", *raw_cols)
+    clean = checked.filter(checked.reason == "").drop("reason")
     if report.rows_quarantined:
         loader.problems.append(
             Problem(

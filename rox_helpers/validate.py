@@ -227,7 +227,7 @@ def build_schema(
                 pa.Check.isin(list(cspec.allowed), error=f"not one of {', '.join(cspec.allowed)}")
             )
         if name in references:
-            valid = references[name]
+            valid = pd.Index(sorted(references[name]))  # hashed once; a set is re-listed per call
             target = cspec.references or "the referenced table"
             checks.append(
                 pa.Check(
