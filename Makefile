@@ -43,9 +43,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# The notebooks run under nbval (--nbval-lax) against the sample engagement, generated first.
+# The notebooks run under nbval (--nbval-lax) against the sample engagement, generated first;
+# --dist loadfile keeps all cells of a notebook on one worker (one kernel).
 test: install lint sample
-	$(VENV)/bin/python -m pytest -n 2 --nbval-lax tests notebooks
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile --nbval-lax tests notebooks
 
 lab: install
 	$(VENV)/bin/jupyter lab --allow-root --notebook-dir=notebooks

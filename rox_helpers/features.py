@@ -26,6 +26,7 @@ Features (one row per customer)
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,11 @@ from rox_helpers.schemas import CANONICAL
 if TYPE_CHECKING:  # pragma: no cover
     from rox_helpers.config import Source
     from rox_helpers.data import _Loader
+
+# ibis 12 calls APIs that pandas 3 and DuckDB 2 deprecate; the warnings are ibis's own, not
+# actionable by a consultant, and would clutter every notebook. Filtered narrowly by message.
+warnings.filterwarnings("ignore", message=".*future.infer_string.*", module=r"ibis\.")
+warnings.filterwarnings("ignore", message="fetch_arrow_table.*", module=r"ibis\.")
 
 TRUE_TEXT = ("y", "yes", "true", "t", "1", "ja", "oui")
 FALSE_TEXT = ("n", "no", "false", "f", "0", "nein", "non")
