@@ -8,7 +8,6 @@ bundled sample engagement's data).  Every RoxError is printed as its fields
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -197,10 +196,3 @@ def sample(
         _fail(exc)
         return
     console.print(("Generated" if made else "Up to date:") + f" {path}")
-
-
-def entry() -> None:  # pragma: no cover - console script shim
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)

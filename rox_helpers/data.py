@@ -40,7 +40,9 @@ from rox_helpers.validate import (
     apply_missing_codes,
     build_schema,
     coerce_column,
+    normalise_name,
     row_failures,
+    to_id_text,
 )
 
 LOAD_ORDER = ("units", "customers", "employees", "network", "cx_survey", "interactions")
@@ -231,10 +233,9 @@ def _missing_required(
 
 
 class _Loader:
-    def __init__(self, cfg: EngagementConfig, root: Path, *, features: bool = True) -> None:
+    def __init__(self, cfg: EngagementConfig, root: Path) -> None:
         self.cfg = cfg
         self.root = root
-        self.features = features
         self.tables: dict[str, pd.DataFrame] = {}
         self.reports: dict[str, TableReport] = {}
         self.quarantine: dict[str, pd.DataFrame] = {}
@@ -332,7 +333,7 @@ class _Loader:
             )
             if action == "hash" and client not in mapping.values():
                 key = key or self.get_key()
-                data[f"{privacy_column_name(client)}_hash"] = privacy.pseudonymise(
+                data[f"{normalise_name(client) or 'identifier'}_hash"] = privacy.pseudonymise(
                     frame[client], key, prefix="P-"
                 )
             # mapped identifier columns (e.g. a name mapped by mistake) are dropped
@@ -369,7 +370,7 @@ class _Loader:
                 prefix = NETWORK_ID_PREFIX
             if prefix is not None:
                 key = key or self.get_key()
-                df[col] = privacy.pseudonymise(_id_text(df[col]), key, prefix=prefix)
+                df[col] = privacy.pseudonymise(to_id_text(df[col]), key, prefix=prefix)
 
         # free text scrubbed (comments); names known from customers and staff
         for col in df.columns:
@@ -584,28 +585,13 @@ class _Loader:
         )
 
 
-def _id_text(s: pd.Series) -> pd.Series:
-    from rox_helpers.validate import _to_id
-
-    return _to_id(s)
-
-
-def privacy_column_name(client: str) -> str:
-    from rox_helpers.validate import normalise_name
-
-    return normalise_name(client) or "identifier"
-
-
-def load_engagement(engagement: str | Path, *, features: bool = True) -> EngagementData:
+def load_engagement(engagement: str | Path) -> EngagementData:
     """Load, map, protect and validate every declared table of an engagement.
 
     Parameters
     ----------
     engagement : str or Path
         The engagement folder (holding ``engagement.yml``).
-    features : bool, default=True
-        Prepare the interaction log in DuckDB (cheap: nothing is computed until
-        features are asked for).
 
     Returns
     -------
@@ -621,4 +607,4 @@ def load_engagement(engagement: str | Path, *, features: bool = True) -> Engagem
     """
     root = Path(engagement).resolve()
     cfg = load_engagement_config(root)
-    return _Loader(cfg, root, features=features).run()
+    return _Loader(cfg, root).run()

@@ -131,7 +131,8 @@ def _to_bool(s: pd.Series) -> pd.Series:
     return out
 
 
-def _to_id(s: pd.Series) -> pd.Series:
+def to_id_text(s: pd.Series) -> pd.Series:
+    """Identifiers as stripped text; integral floats (123.0, as Excel gives) become "123"."""
     if pd.api.types.is_float_dtype(s):
         ints = s.dropna()
         if (ints == ints.round()).all():
@@ -153,7 +154,7 @@ def coerce_column(
     """
     present = s.notna()
     if spec.kind in ("id",):
-        out = _to_id(s)
+        out = to_id_text(s)
     elif spec.kind == "str":
         out = s.astype("str").str.strip().where(present)
         out = out.mask(out == "").astype("str")

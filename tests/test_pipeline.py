@@ -8,11 +8,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import make_tiny
 from typer.testing import CliRunner
 
+from conftest import make_tiny
 from rox_helpers.cli import app
-from rox_helpers.pipeline import Step, run_engagement
+from rox_helpers.errors import NotebookRunError
+from rox_helpers.pipeline import Step, raise_for_failures, run_engagement
 
 runner = CliRunner()
 
@@ -118,6 +119,10 @@ def test_failing_notebook_names_notebook_and_cell_and_keeps_it(tiny, tmp_path):
     html = r.report.read_text()
     assert "could not be produced" in html and "planted failure" in html
     assert json.loads(r.manifest.read_text())["status"] == "failed"
+    with pytest.raises(NotebookRunError) as exc:  # what `rox run` turns into exit code 1
+        raise_for_failures(r)
+    assert "99_broken.ipynb" in exc.value.message and f"cell {f.cell_index}" in exc.value.message
+    assert exc.value.file == f.output_path
 
 
 def test_cli_validate_ok_and_exit_1_on_hard_errors(tiny):
