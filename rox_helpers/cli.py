@@ -22,7 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="ROX Workbook: Return on Experience engagements, from client files to client report.",
 )
-console = Console(stderr=False)
+console = Console(stderr=False, soft_wrap=True)  # paths are never broken across lines
 err_console = Console(stderr=True)
 _state = {"debug": False}
 

@@ -7,8 +7,8 @@ import shutil
 import pandas as pd
 import pyreadstat
 import pytest
-from conftest import write_yaml
 
+from conftest import write_yaml
 from rox_helpers.data import load_engagement
 from rox_helpers.errors import DataValidationError
 from rox_helpers.io import detect_delimiter, detect_encoding, read_table
