@@ -16,7 +16,7 @@ network, cx_survey, interactions):
    customer-level tables (counted).
 
 Interaction logs are never loaded into pandas: the same rules run in DuckDB as
-Ibis expressions (:mod:`rox_helpers.features`), so logs larger than memory work.
+Ibis expressions (:mod:`rox_helpers.interactions`), so logs larger than memory work.
 
 Hard problems (missing file, missing required column) are collected across all
 tables and raised together as one :class:`DataValidationError`; row problems
@@ -556,9 +556,9 @@ class _Loader:
                 self.load(table, declared[table])
         inter = quarantine_i = con = None
         if "interactions" in declared:
-            from rox_helpers import features
+            from rox_helpers.interactions import load_interactions
 
-            res = features.load_interactions(self, declared["interactions"])
+            res = load_interactions(self, declared["interactions"])
             if res is not None:
                 inter, quarantine_i, con = res
         errors = [p for p in self.problems if p.severity == "error"]
