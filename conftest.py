@@ -19,8 +19,11 @@ SAMPLE_DATA = REPO / "engagements" / "sample" / "data"
 
 def pytest_configure(config):
     scratch = Path(tempfile.mkdtemp(prefix="rox-test-"))
-    os.environ.setdefault("ROX_RUN_DIR", str(scratch / "run"))
-    os.environ.setdefault("ROX_KEY_DIR", str(scratch / "keys"))
+    os.environ["ROX_RUN_DIR"] = str(scratch / "run")
+    # one key folder for the whole session (module-scoped fixtures load data before any
+    # function-scoped fixture could set it); never the user's own keys or key variable
+    os.environ["ROX_KEY_DIR"] = str(scratch / "keys")
+    os.environ.pop("ROX_PSEUDONYM_KEY", None)
 
 
 def pytest_collection_modifyitems(config, items):

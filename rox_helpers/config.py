@@ -23,6 +23,18 @@ from rox_helpers.errors import ConfigError, Problem
 from rox_helpers.schemas import CANONICAL, TABLES
 
 ELEMENTS = ("pride", "influencers", "behaviours", "values", "results")
+FORMAT_BY_SUFFIX = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
+    ".sav": "sav",
+    ".zsav": "sav",
+}
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -87,18 +99,7 @@ class Source(_Model):
     def resolved_format(self) -> str:
         if self.format:
             return self.format
-        suffix = Path(self.path).suffix.lower()
-        return {
-            ".csv": "csv",
-            ".txt": "csv",
-            ".tsv": "csv",
-            ".parquet": "parquet",
-            ".pq": "parquet",
-            ".xlsx": "excel",
-            ".xls": "excel",
-            ".sav": "sav",
-            ".zsav": "sav",
-        }.get(suffix, "csv")
+        return FORMAT_BY_SUFFIX.get(Path(self.path.rstrip("/*")).suffix.lower(), "csv")
 
 
 class Data(_Model):

@@ -46,7 +46,9 @@ from rox_helpers.validate import (
 )
 
 LOAD_ORDER = ("units", "customers", "employees", "network", "cx_survey", "interactions")
-ID_PREFIX = {"customer_id": "C-", "referred_by": "C-", "employee_id": "E-"}
+# Columns pseudonymised on load. Response ids too: a survey platform's response id links back
+# to the platform's own records (which hold e-mail addresses).
+ID_PREFIX = {"customer_id": "C-", "referred_by": "C-", "employee_id": "E-", "response_id": "R-"}
 NETWORK_ID_PREFIX = "E-"
 
 
@@ -87,7 +89,7 @@ class EngagementData:
     ``tables`` holds the small tables in pandas; ``interactions`` (if declared)
     is an Ibis table over DuckDB -- use :mod:`rox_helpers.features` on it.
     ``quarantine`` holds failing rows per table (canonical columns after
-    privacy processing, plus ``source_row`` and ``reason``).
+    privacy processing, plus ``source_record`` and ``reason``).
     """
 
     config: EngagementConfig
@@ -183,6 +185,27 @@ def plan_columns(
     used = set(mapping.values())
     ignored = [c for c in raw_columns if c not in used]
     return mapping, ignored
+
+
+def _double_mapped(mapping: dict[str, str], file: str, table: str) -> list[Problem]:
+    """One client column may feed only one canonical column (else an id could be copied raw
+    into a column that is not pseudonymised)."""
+    seen: dict[str, list[str]] = {}
+    for canon, client in mapping.items():
+        seen.setdefault(client, []).append(canon)
+    return [
+        Problem(
+            "error",
+            f"client column {client!r} is mapped to {len(canons)} canonical columns",
+            file=file,
+            table=table,
+            column=", ".join(f"{c} <- {client}" for c in canons),
+            rule="one client column per canonical column",
+            fix=f"Keep one of {', '.join(canons)} under data.{table}.columns in engagement.yml.",
+        )
+        for client, canons in seen.items()
+        if len(canons) > 1
+    ]
 
 
 def _missing_required(
@@ -299,15 +322,31 @@ class _Loader:
         report.sha256 = sha256_file(path)
         spec = CANONICAL[table]
         mapping, ignored = plan_columns(self.cfg, table, src, list(map(str, raw.frame.columns)))
-        hard = _missing_required(spec, mapping, raw, src, table)
+        hard = _missing_required(spec, mapping, raw, src, table) + _double_mapped(
+            mapping, str(raw.path), table
+        )
         if hard:
             self.problems.extend(hard)
             return
         report.rows_read = len(raw.frame)
+        if not len(raw.frame):
+            self.problems.append(
+                Problem(
+                    "warning",
+                    "the file has a header but no rows",
+                    file=str(raw.path),
+                    table=table,
+                    rule="declared table has data",
+                    fix="Check the export with the client; analyses needing this table will say "
+                    "so.",
+                )
+            )
         frame = raw.frame
         frame.columns = [str(c) for c in frame.columns]
         frame = frame.reset_index(drop=True)
-        source_row = pd.Series(range(2, len(frame) + 2), name="source_row")  # 1-based + header
+        # the n-th data record of the file (1 = first row after the header); a spreadsheet row
+        # is this + 1. Not a text line number: quoted multi-line comments would shift those.
+        source_record = pd.Series(range(1, len(frame) + 1), name="source_record")
 
         # 3. privacy on the raw frame: identifiers among ALL client columns
         identifiers = self._identifiers(table, frame, mapping, ignored)
@@ -435,9 +474,9 @@ class _Loader:
         # 7. quarantine (pre-coercion values, post-privacy)
         if len(bad_idx):
             q = before.loc[bad_idx].copy()
-            q.insert(0, "source_row", source_row.loc[bad_idx].to_numpy())
+            q.insert(0, "source_record", source_record.loc[bad_idx].to_numpy())
             q["reason"] = all_reasons.loc[bad_idx].to_numpy()
-            self.quarantine[table] = q
+            self.quarantine[table] = self._withhold_no_consent(q)
             for reason_list in all_reasons:
                 for r in reason_list.split("; "):
                     rule = r.split(" (value")[0]
@@ -451,7 +490,8 @@ class _Loader:
                     table=table,
                     rule="row validation",
                     n_rows=len(bad_idx),
-                    fix=f"See runs/<ts>/quarantine/{table}.csv (source_row = line in the file); "
+                    fix=f"See runs/<ts>/quarantine/{table}.csv (source_record = n-th data row of "
+                    "the file); "
                     "correct the rows with the client or accept their exclusion.",
                 )
             )
@@ -477,12 +517,28 @@ class _Loader:
         elif table == "cx_survey" and "customer_id" in df.columns and self.no_consent_ids:
             unlink = df["customer_id"].isin(self.no_consent_ids)
             self.priv.survey_responses_unlinked = int(unlink.sum())
-            df["customer_id"] = df["customer_id"].mask(unlink)
+            for col in ["customer_id", *[c for c in df.columns if c.endswith("_hash")]]:
+                df[col] = df[col].mask(unlink)
         report.rows_valid = len(df)
         self.tables[table] = df
 
+    def _withhold_no_consent(self, q: pd.DataFrame) -> pd.DataFrame:
+        """Quarantined rows of customers without analytics consent keep their reason but not
+        their (pseudonymous) identifiers, so nothing links them across the run's files."""
+        if "customer_id" not in q.columns or not self.no_consent_ids:
+            return q
+        hide = q["customer_id"].isin(self.no_consent_ids)
+        if hide.any():
+            for col in ["customer_id", *[c for c in q.columns if c.endswith("_hash")]]:
+                q[col] = q[col].mask(hide)
+            q["reason"] = q["reason"].mask(
+                hide, q["reason"] + "; identifiers withheld (no analytics consent)"
+            )
+        return q
+
     def _apply_consent(self, df: pd.DataFrame, report: TableReport) -> pd.DataFrame:
-        self.priv.customers_total = len(df)
+        # counted per customer over the whole file, before any row is quarantined
+        self.priv.customers_total = len(self.all_customer_ids or ())
         if "consent_analytics" not in df.columns:
             self.problems.append(
                 Problem(
@@ -501,7 +557,7 @@ class _Loader:
         if not self.cfg.privacy.require_analytics_consent:
             return df
         keep = ~df["customer_id"].isin(self.no_consent_ids)
-        self.priv.customers_without_consent = int((~keep).sum())
+        self.priv.customers_without_consent = len(self.no_consent_ids)
         report.rows_excluded_consent = int((~keep).sum())
         return df.loc[keep].reset_index(drop=True)
 
@@ -523,20 +579,11 @@ class _Loader:
                     )
                 )
         if self.cfg.privacy.auto_detect_identifiers:
-            # Columns the consultant mapped to an id, a score, a date, a flag or free text are
-            # what the mapping says (e.g. "greet_by_name" is a behaviour score, not a name);
-            # auto-detection looks at the rest: unmapped columns and mapped categorical text.
-            spec = CANONICAL[table]
-            declared_kind = {
-                client: (spec.columns[canon].kind if canon in spec.columns else "float")
-                for canon, client in mapping.items()
-            }
-            free_text = {
-                client
-                for canon, client in mapping.items()
-                if canon in spec.columns and spec.columns[canon].free_text
-            }
-            skip = {c for c, k in declared_kind.items() if k != "str"} | free_text
+            # Mapped columns are what the mapping says they are ("greet_by_name" is a behaviour
+            # score, a units `name` is a hotel); detection looks at what the consultant did not
+            # map. Those columns are ignored anyway; detection hashes them if asked and adds the
+            # names they hold to the names masked in free text.
+            skip = set(mapping.values())
             candidates = frame[[c for c in frame.columns if c not in skip]]
             for c, why in privacy.detect_identifier_columns(candidates).items():
                 out.setdefault(c, f"auto-detected: {why}")
@@ -606,5 +653,7 @@ def load_engagement(engagement: str | Path) -> EngagementData:
         problems are listed at once).
     """
     root = Path(engagement).resolve()
+    if root.is_file():  # the engagement.yml itself
+        root = root.parent
     cfg = load_engagement_config(root)
     return _Loader(cfg, root).run()

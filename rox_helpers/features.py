@@ -34,6 +34,9 @@ import pandas as pd
 # --------------------------------------------------------------------------------------
 
 
+EXACT = dt.Decimal(38, 6)
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_") or "other"
 
@@ -71,7 +74,9 @@ def customer_features(
     t = interactions.filter(interactions.customer_id.notnull())
     if reference_date is None:
         last = t.timestamp.max().to_pyarrow().as_py()
-        reference_date = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
+        # no valid interactions left: any date gives the same (empty) result
+        last = pd.Timestamp("2000-01-01") if last is None else pd.Timestamp(last)
+        reference_date = last.normalize() + pd.Timedelta(days=1)
     ref = ibis.literal(pd.Timestamp(reference_date).to_pydatetime(), type=dt.Timestamp())
     aggs: dict[str, ibis.Value] = {
         "n_interactions": t.count(),
@@ -81,7 +86,8 @@ def customer_features(
     }
     cols = set(t.columns)
     if "revenue" in cols:
-        aggs["spend"] = t.revenue.fill_null(0).sum()
+        # exact (DECIMAL) sums: a parallel float sum differs in the last digit run to run
+        aggs["spend"] = t.revenue.fill_null(0).cast(EXACT).sum().cast("float64")
         paid = t.revenue.fill_null(0) > 0
         if "completed" in cols:
             paid = paid & t.completed.fill_null(False)
@@ -89,7 +95,9 @@ def customer_features(
     if "completed" in cols:
         aggs["completion_rate"] = t.completed.cast("float64").mean()
     if "duration_min" in cols:
-        aggs["avg_duration_min"] = t.duration_min.mean()
+        aggs["avg_duration_min"] = t.duration_min.cast(EXACT).sum().cast(
+            "float64"
+        ) / t.duration_min.count().nullif(0).cast("float64")
     if "channel" in cols:
         if channels is None:
             channels = sorted(

@@ -10,6 +10,7 @@ never leave it. The same expressions can later run on Spark, Snowflake or BigQue
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,13 +22,15 @@ from rox_helpers import privacy
 from rox_helpers.errors import Problem
 from rox_helpers.io import detect_delimiter, detect_encoding, format_of, read_table
 from rox_helpers.schemas import CANONICAL
+from rox_helpers.validate import infer_date_format
 
 if TYPE_CHECKING:  # pragma: no cover
     from rox_helpers.config import Source
     from rox_helpers.data import _Loader
 
-TRUE_TEXT = ("y", "yes", "true", "t", "1", "ja", "oui")
-FALSE_TEXT = ("n", "no", "false", "f", "0", "nein", "non")
+TRUE_TEXT = ("y", "yes", "true", "t", "1", "1.0", "ja", "oui")
+FALSE_TEXT = ("n", "no", "false", "f", "0", "0.0", "nein", "non")
+OFFSET_RE = r"(Z|[+-]\d\d:?\d\d)$"
 
 
 def connect(memory_limit: str = "3GB", threads: int | None = None) -> ibis.BaseBackend:
@@ -45,7 +48,7 @@ def _read(con: ibis.BaseBackend, path: str, src: Source) -> ibis.Table:
     if fmt == "parquet":
         return con.read_parquet(path, table_name="interactions_raw")
     if fmt == "csv":
-        first = sorted(Path().glob(path))[0] if any(c in path for c in "*?[") else Path(path)
+        first = Path(sorted(glob.glob(path))[0]) if any(c in path for c in "*?[") else Path(path)
         enc = src.encoding or detect_encoding(first)
         sep = src.delimiter or detect_delimiter(first, enc)
         duck_enc = "utf-8" if enc.startswith("utf-8") else "latin-1"
@@ -66,6 +69,17 @@ def _text(col: ibis.Value) -> ibis.Value:
     return ibis.ifelse(s == "", ibis.null("string"), s)
 
 
+def _id(col: ibis.Value) -> ibis.Value:
+    """Ids as text; integral floats (123.0, as parquet writes ids with gaps) become "123",
+    the same normalisation the pandas tables get, so references match."""
+    if col.type().is_floating():
+        whole = col.notnull() & (col == col.round())
+        return ibis.ifelse(whole, col.cast("int64").cast("string"), col.cast("string"))
+    if col.type().is_integer():
+        return col.cast("string")
+    return _text(col).re_replace(r"^(-?\d+)\.0+$", r"\1")
+
+
 def _number(col: ibis.Value) -> ibis.Value:
     if col.type().is_numeric():
         return col.cast("float64")
@@ -77,6 +91,8 @@ def _number(col: ibis.Value) -> ibis.Value:
 def _boolean(col: ibis.Value) -> ibis.Value:
     if col.type().is_boolean():
         return col
+    if col.type().is_numeric():
+        return ibis.ifelse(col.isnull(), ibis.null("boolean"), col != 0).name(col.get_name())
     s = _text(col).lower()
     return (
         ibis.cases((s.isin(TRUE_TEXT), True), (s.isin(FALSE_TEXT), False), else_=ibis.null())
@@ -91,15 +107,29 @@ def _timestamp(col: ibis.Value, fmt: str | None) -> ibis.Value:
     if col.type().is_date():
         return col.cast(dt.Timestamp())
     s = _text(col)
-    if fmt:
+    if fmt == "offset":
+        # offsets honoured: parsed as instants, kept as naive UTC (the pandas tables' convention)
+        return s.try_cast(dt.Timestamp(timezone="UTC")).cast(dt.Timestamp())
+    if fmt and not fmt.startswith("%Y-%m-%d"):
         # DuckDB's try_strptime: unparseable values become NULL (quarantined below)
         return _try_strptime(s, fmt)
     return s.try_cast(dt.Timestamp())
 
 
+def _timestamp_format(raw: ibis.Table, column: str, configured: str | None) -> str | None:
+    """The configured format, else one inferred from a sample of the text (or "offset")."""
+    if configured or not raw[column].type().is_string():
+        return configured
+    sample = raw.select(v=raw[column]).filter(lambda t: t.v.notnull()).limit(2000).to_pandas()
+    values = sample["v"].astype("str").str.strip()
+    if len(values) and values.str.contains(OFFSET_RE, regex=True).mean() > 0.5:
+        return "offset"
+    return infer_date_format(values)
+
+
 def _try_strptime(s: ibis.Value, fmt: str) -> ibis.Value:
     @ibis.udf.scalar.builtin(name="try_strptime")
-    def try_strptime(value: str, fmt: str) -> dt.Timestamp:  # pragma: no cover - SQL builtin
+    def try_strptime(value: str, fmt: str) -> dt.timestamp:  # pragma: no cover - SQL builtin
         ...
 
     return try_strptime(s, fmt)
@@ -184,10 +214,12 @@ def load_interactions(loader: _Loader, src: Source):
         c = raw[client]
         if cspec.kind not in ("id", "str"):
             raw_text[canon] = _text(c)  # kept only where a value can fail to parse
-        if cspec.kind == "id" or cspec.kind == "str":
+        if cspec.kind == "id":
+            cols[canon] = _id(c)
+        elif cspec.kind == "str":
             cols[canon] = _text(c)
         elif cspec.kind == "datetime":
-            fmt = src.date_formats.get(canon) or src.date_format
+            fmt = _timestamp_format(raw, client, src.date_formats.get(canon) or src.date_format)
             cols[canon] = _timestamp(c, fmt)
         elif cspec.kind in ("float", "int"):
             cols[canon] = _number(c)
@@ -263,7 +295,8 @@ def load_interactions(loader: _Loader, src: Source):
     report.rows_read = int(counts["n"].sum())
     bad = counts[counts["reason"] != ""]
     report.rows_quarantined = int(bad["n"].sum())
-    for r, n in zip(bad["reason"], bad["n"], strict=True):
+    # sorted: DuckDB returns groups in any order, the report must not
+    for r, n in sorted(zip(bad["reason"], bad["n"], strict=True)):
         for part in str(r).split("; "):
             report.reasons[part] = report.reasons.get(part, 0) + int(n)
     quarantine = t.filter(t.reason != "")
@@ -297,6 +330,17 @@ def load_interactions(loader: _Loader, src: Source):
         )
         excluded = clean.semi_join(nc, clean.customer_id == nc._nc).count().to_pyarrow().as_py()
         clean = clean.anti_join(nc, clean.customer_id == nc._nc)
+        # quarantined rows of customers without consent keep their reason, not their id
+        flagged = quarantine.left_join(nc, quarantine.customer_id == nc._nc)
+        hide = flagged._nc.notnull()
+        quarantine = flagged.mutate(
+            customer_id=ibis.ifelse(hide, ibis.null("string"), flagged.customer_id),
+            reason=ibis.ifelse(
+                hide,
+                flagged.reason + "; identifiers withheld (no analytics consent)",
+                flagged.reason,
+            ),
+        ).drop("_nc")
         report.rows_excluded_consent = int(excluded)
         loader.priv.interactions_excluded = int(excluded)
     report.rows_valid = report.rows_read - report.rows_quarantined - report.rows_excluded_consent

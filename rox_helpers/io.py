@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from rox_helpers.config import FORMAT_BY_SUFFIX
 from rox_helpers.errors import DataValidationError
 
 SNIFF_BYTES = 256 * 1024
@@ -53,15 +54,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def format_of(path: Path) -> str:
     """The format implied by a file's suffix (csv when unknown)."""
-    return {
-        ".parquet": "parquet",
-        ".pq": "parquet",
-        ".xlsx": "excel",
-        ".xlsm": "excel",
-        ".xls": "excel",
-        ".sav": "sav",
-        ".zsav": "sav",
-    }.get(path.suffix.lower(), "csv")
+    return FORMAT_BY_SUFFIX.get(path.suffix.lower(), "csv")
 
 
 def detect_encoding(path: Path) -> str:

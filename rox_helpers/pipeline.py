@@ -8,6 +8,7 @@ artifacts, the quarantine and ``report.html``.
 
 from __future__ import annotations
 
+import glob
 import json
 import platform
 import subprocess
@@ -96,9 +97,14 @@ def input_hashes(cfg: EngagementConfig, root: Path) -> list[dict[str, object]]:
     out = []
     for table, src in cfg.data.declared().items():
         pattern = src.path
-        paths = sorted(root.glob(pattern)) if any(c in pattern for c in "*?[") else [root / pattern]
+        base = Path(pattern) if Path(pattern).is_absolute() else root / pattern
+        if any(c in pattern for c in "*?["):
+            paths = [Path(x) for x in sorted(glob.glob(str(base)))]
+        else:
+            paths = [base]
         for p in paths:
-            entry: dict[str, object] = {"table": table, "path": str(p.relative_to(root))}
+            rel = p.relative_to(root) if p.resolve().is_relative_to(root) else p
+            entry: dict[str, object] = {"table": table, "path": str(rel)}
             if p.is_file():
                 entry.update(bytes=p.stat().st_size, sha256=sha256_file(p))
             else:
@@ -127,7 +133,7 @@ def _failure_from(exc: Exception, step: Step, out_nb: Path) -> NotebookFailure:
         notebook=step.notebook,
         cell_index=cell,
         ename=getattr(exc, "ename", type(exc).__name__),
-        evalue=str(getattr(exc, "evalue", exc)).splitlines()[0][:500] if str(exc) else "",
+        evalue=(str(getattr(exc, "evalue", "") or exc).splitlines() or [""])[0][:500],
         output_path=str(out_nb),
     )
 
@@ -185,63 +191,68 @@ def run_engagement(
     }
     _write_json(manifest_path, manifest)
 
-    failures: list[NotebookFailure] = []
-    sections: list[Section] = []
-    failed_ids: set[str] = set()
-    for step in steps:
-        out_nb = run_dir / "notebooks" / step.notebook
-        blocked = [n for n in step.needs if n in failed_ids]
-        rec: dict[str, object] = {"notebook": step.notebook}
-        if blocked:
-            rec.update(status="skipped", reason=f"needs failed step(s) {', '.join(blocked)}")
-            failed_ids.add(step.id)
-            sections.append(Section(step.id, step.title, None, error=str(rec["reason"])))
-            manifest["steps"][step.id] = rec  # type: ignore[index]
-            continue
-        on_event and on_event("start", step, 0.0)
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(
-                str(notebooks_dir / step.notebook),
-                str(out_nb),
-                parameters={"ENGAGEMENT": str(root), "RUN_DIR": str(run_dir)},
-                kernel_name=kernel_name,
-                cwd=str(notebooks_dir),
-                progress_bar=False,
-                log_output=False,
-                request_save_on_cell_execute=False,
-            )
-        except Exception as exc:  # papermill raises PapermillExecutionError and others
-            secs = time.perf_counter() - t0
-            fail = _failure_from(exc, step, out_nb)
-            failures.append(fail)
-            failed_ids.add(step.id)
-            rec.update(
-                status="failed",
-                seconds=round(secs, 2),
-                cell_index=fail.cell_index,
-                error=f"{fail.ename}: {fail.evalue}",
-            )
-            sections.append(
-                Section(
-                    step.id,
-                    step.title,
-                    None,
-                    error=f"{fail.ename} in cell {fail.cell_index}: {fail.evalue}",
+    try:
+        failures: list[NotebookFailure] = []
+        sections: list[Section] = []
+        failed_ids: set[str] = set()
+        for step in steps:
+            out_nb = run_dir / "notebooks" / step.notebook
+            blocked = [n for n in step.needs if n in failed_ids]
+            rec: dict[str, object] = {"notebook": step.notebook}
+            if blocked:
+                rec.update(status="skipped", reason=f"needs failed step(s) {', '.join(blocked)}")
+                failed_ids.add(step.id)
+                sections.append(Section(step.id, step.title, None, error=str(rec["reason"])))
+                manifest["steps"][step.id] = rec  # type: ignore[index]
+                continue
+            on_event and on_event("start", step, 0.0)
+            t0 = time.perf_counter()
+            try:
+                pm.execute_notebook(
+                    str(notebooks_dir / step.notebook),
+                    str(out_nb),
+                    parameters={"ENGAGEMENT": str(root), "RUN_DIR": str(run_dir)},
+                    kernel_name=kernel_name,
+                    cwd=str(notebooks_dir),
+                    progress_bar=False,
+                    log_output=False,
+                    request_save_on_cell_execute=False,
                 )
-            )
-            on_event and on_event("failed", step, secs)
-        else:
-            secs = time.perf_counter() - t0
-            rec.update(status="ok", seconds=round(secs, 2))
-            sections.append(Section(step.id, step.title, out_nb))
-            on_event and on_event("done", step, secs)
-        manifest["steps"][step.id] = rec  # type: ignore[index]
-        _write_json(manifest_path, manifest)
+            except Exception as exc:  # papermill raises PapermillExecutionError and others
+                secs = time.perf_counter() - t0
+                fail = _failure_from(exc, step, out_nb)
+                failures.append(fail)
+                failed_ids.add(step.id)
+                rec.update(
+                    status="failed",
+                    seconds=round(secs, 2),
+                    cell_index=fail.cell_index,
+                    error=f"{fail.ename}: {fail.evalue}",
+                )
+                sections.append(
+                    Section(
+                        step.id,
+                        step.title,
+                        None,
+                        error=f"{fail.ename} in cell {fail.cell_index}: {fail.evalue}",
+                    )
+                )
+                on_event and on_event("failed", step, secs)
+            else:
+                secs = time.perf_counter() - t0
+                rec.update(status="ok", seconds=round(secs, 2))
+                sections.append(Section(step.id, step.title, out_nb))
+                on_event and on_event("done", step, secs)
+            manifest["steps"][step.id] = rec  # type: ignore[index]
+            _write_json(manifest_path, manifest)
 
-    report = render_report(
-        sections, cfg, run_dir / "report.html", slug=root.name, run_id=run_dir.name
-    )
+        report = render_report(
+            sections, cfg, run_dir / "report.html", slug=root.name, run_id=run_dir.name
+        )
+    except BaseException as exc:  # an error of the workbook itself: never leave "running"
+        manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:1000])
+        _write_json(manifest_path, manifest)
+        raise
     status = "failed" if failures else "ok"
     manifest.update(
         status=status,

@@ -99,10 +99,8 @@ def _parse_dates(s: pd.Series, fmt: str | None) -> pd.Series:
     else:
         text = s.astype("str").str.strip().where(s.notna())
         fmt = fmt or infer_date_format(text)
-        if fmt is None:
-            out = pd.to_datetime(text, errors="coerce", format="mixed")
-        else:
-            out = pd.to_datetime(text, format=fmt, errors="coerce")
+        # utc=True: offsets ("+02:00", "Z") are honoured, and mixed offsets do not raise
+        out = pd.to_datetime(text, format=fmt or "mixed", errors="coerce", utc=True)
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
     return out.astype("datetime64[us]")
@@ -138,6 +136,7 @@ def to_id_text(s: pd.Series) -> pd.Series:
         if (ints == ints.round()).all():
             s = s.astype("Int64")
     out = s.astype("str").str.strip().where(s.notna())
+    out = out.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)  # "123.0" as CSV writes floats
     return out.mask(out == "").astype("str")
 
 

@@ -11,13 +11,6 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _key_dir(tmp_path_factory, monkeypatch):
-    """Pseudonymisation keys go to a temporary folder, never the real home."""
-    monkeypatch.setenv("ROX_KEY_DIR", str(tmp_path_factory.getbasetemp() / "keys"))
-    monkeypatch.delenv("ROX_PSEUDONYM_KEY", raising=False)
-
-
 def write_yaml(path: Path, text: str) -> Path:
     path.write_text(textwrap.dedent(text).lstrip())
     return path
@@ -101,3 +94,11 @@ def make_tiny(root: Path) -> Path:
 def tiny(tmp_path: Path) -> Path:
     """See :func:`make_tiny`."""
     return make_tiny(tmp_path / "tiny")
+
+
+def pseudonym(root: Path, value: str, prefix: str) -> str:
+    """The token an id gets on load in engagement ``root`` (tests look rows up by it)."""
+    from rox_helpers.privacy import load_or_create_key, pseudonymise
+
+    key = load_or_create_key(root)
+    return str(pseudonymise(pd.Series([value]), key, prefix=prefix).iloc[0])

@@ -8,7 +8,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from conftest import write_yaml
+from conftest import pseudonym, write_yaml
 from rox_helpers.data import load_engagement
 from rox_helpers.errors import DataValidationError
 from rox_helpers.io import detect_delimiter, detect_encoding, read_table
@@ -36,13 +36,14 @@ def test_quarantine_has_each_planted_problem_with_reason(tiny):
     reasons = " | ".join(cq["reason"])
     assert "duplicate customer_id" in reasons
     assert "signup_date: does not parse as a date (value 31/02/2024)" in reasons
-    assert list(cq["source_row"]) == [4, 5]  # line numbers in the client's file
+    assert list(cq["source_record"]) == [3, 4]  # n-th data row of the client's file
 
     sq = data.quarantine["cx_survey"].set_index("response_id")
-    assert set(sq.index) == {"r3", "r4", "r5"}
-    assert "nps: outside 0-10" in sq.loc["r3", "reason"]
-    assert "unit_id: unknown id" in sq.loc["r4", "reason"]
-    assert "customer_id: unknown id" in sq.loc["r5", "reason"]
+    r = {i: pseudonym(tiny, i, "R-") for i in ("r3", "r4", "r5")}
+    assert set(sq.index) == set(r.values())
+    assert "nps: outside 0-10" in sq.loc[r["r3"], "reason"]
+    assert "unit_id: unknown id" in sq.loc[r["r4"], "reason"]
+    assert "customer_id: unknown id" in sq.loc[r["r5"], "reason"]
     # nothing silently dropped: every row read is valid, quarantined or excluded for consent
     for r in data.reports.values():
         assert r.rows_read == r.rows_valid + r.rows_quarantined + r.rows_excluded_consent
@@ -51,10 +52,11 @@ def test_quarantine_has_each_planted_problem_with_reason(tiny):
 def test_missing_codes_become_missing_and_are_counted(tiny):
     data = load_engagement(tiny)
     s = data.tables["cx_survey"].set_index("response_id")
-    assert pd.isna(s.loc["r6", "att_clean"])  # 99 = don't know
-    assert s.loc["r1", "att_clean"] == 8
+    r6, r1 = pseudonym(tiny, "r6", "R-"), pseudonym(tiny, "r1", "R-")
+    assert pd.isna(s.loc[r6, "att_clean"])  # 99 = don't know
+    assert s.loc[r1, "att_clean"] == 8
     assert data.reports["cx_survey"].missing_codes["att_clean"] == 1
-    assert pd.isna(s.loc["r6", "comment"])  # "n/a"
+    assert pd.isna(s.loc[r6, "comment"])  # "n/a"
 
 
 def test_consent_excludes_customers_and_unlinks_responses(tiny):
@@ -62,7 +64,7 @@ def test_consent_excludes_customers_and_unlinks_responses(tiny):
     assert len(data.tables["customers"]) == 2  # C1, C2 (C3 quarantined, C4 no consent)
     assert data.privacy.customers_without_consent == 1
     s = data.tables["cx_survey"].set_index("response_id")
-    assert pd.isna(s.loc["r8", "customer_id"])  # C4's response kept, unlinked
+    assert pd.isna(s.loc[pseudonym(tiny, "r8", "R-"), "customer_id"])  # C4's, kept, unlinked
     assert data.privacy.survey_responses_unlinked == 1
 
 

@@ -55,7 +55,7 @@ def _planted_rows(truth: dict, file: str) -> set[int]:
     ],
 )
 def test_quarantine_is_exactly_the_planted_bad_rows(loaded, truth, table, file):
-    quarantined = set(loaded.quarantine[table]["source_row"] - 2)  # line -> 0-based data row
+    quarantined = set(loaded.quarantine[table]["source_record"] - 1)  # 1-based -> 0-based
     assert quarantined == _planted_rows(truth, file)
 
 
@@ -73,7 +73,10 @@ def test_consent_share_matches_the_generator(loaded, truth):
 
 
 def test_planted_personal_data_in_comments_is_masked(loaded, truth):
-    s = loaded.tables["cx_survey"].set_index("response_id")
+    s = loaded.tables["cx_survey"].assign(
+        response_id=lambda d: d["response_id"].map(_token_to_raw(loaded))
+    )
+    s = s.set_index("response_id")
     pii = truth["survey"]["planted_pii"]
     for kind, token in (("email", "[email]"), ("phone", "[phone]"), ("staff_name", "[name]")):
         planted = [x["resp_id"] if isinstance(x, dict) else x for x in pii[kind]]
@@ -82,6 +85,18 @@ def test_planted_personal_data_in_comments_is_masked(loaded, truth):
         comments = s.loc[ids, "comment"].astype("str")
         assert comments.str.contains(token, regex=False).all(), kind
     assert not s["comment"].dropna().str.contains("@").any()
+
+
+def _token_to_raw(loaded) -> dict[str, str]:
+    """Response tokens back to the generator's ids (the tests hold the key; a report never does)."""
+    import pyreadstat
+
+    from rox_helpers.privacy import load_or_create_key, pseudonymise
+
+    raw, _ = pyreadstat.read_sav(str(loaded.root / "data" / "cx_survey.sav"), usecols=["resp_id"])
+    key = load_or_create_key(loaded.root)
+    tokens = pseudonymise(raw["resp_id"], key, prefix="R-")
+    return dict(zip(tokens, raw["resp_id"], strict=True))
 
 
 def _raw_identifiers(sample: Path) -> dict[str, set[str]]:
