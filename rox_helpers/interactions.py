@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TRUE_TEXT = ("y", "yes", "true", "t", "1", "1.0", "ja", "oui")
 FALSE_TEXT = ("n", "no", "false", "f", "0", "0.0", "nein", "non")
-OFFSET_RE = r"(Z|[+-]\d\d:?\d\d)$"
+OFFSET_RE = r"(?:Z|[+-]\d\d:?\d\d)$"
 
 
 def connect(memory_limit: str = "3GB", threads: int | None = None) -> ibis.BaseBackend:
