@@ -153,7 +153,10 @@ class Privacy(_Model):
     identifier_columns: dict[str, list[str]] = Field(
         default_factory=dict, description="table -> client columns holding direct identifiers"
     )
-    identifier_action: Literal["hash", "drop"] = "hash"
+    # drop by default: data minimisation (no analysis needs a name, e-mail or phone, hashed
+    # or not); "hash" keeps a keyed pseudonym where records must be linked across sources.
+    # Customer, employee and response ids are always pseudonymised, whatever this says.
+    identifier_action: Literal["hash", "drop"] = "drop"
     auto_detect_identifiers: bool = True
     scrub_free_text: bool = True
     reliability_base: int = Field(default=30, ge=1)

@@ -25,6 +25,7 @@ never stop a run.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from rox_helpers.validate import (
     apply_missing_codes,
     build_schema,
     coerce_column,
+    isin_ids,
     normalise_name,
     row_failures,
     to_id_text,
@@ -67,6 +69,7 @@ class TableReport:
     identifiers: dict[str, str] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 @dataclass
@@ -515,7 +518,7 @@ class _Loader:
         if table == "customers":
             df = self._apply_consent(df, report)
         elif table == "cx_survey" and "customer_id" in df.columns and self.no_consent_ids:
-            unlink = df["customer_id"].isin(self.no_consent_ids)
+            unlink = isin_ids(df["customer_id"], self.no_consent_ids)
             self.priv.survey_responses_unlinked = int(unlink.sum())
             for col in ["customer_id", *[c for c in df.columns if c.endswith("_hash")]]:
                 df[col] = df[col].mask(unlink)
@@ -527,7 +530,7 @@ class _Loader:
         their (pseudonymous) identifiers, so nothing links them across the run's files."""
         if "customer_id" not in q.columns or not self.no_consent_ids:
             return q
-        hide = q["customer_id"].isin(self.no_consent_ids)
+        hide = isin_ids(q["customer_id"], self.no_consent_ids)
         if hide.any():
             for col in ["customer_id", *[c for c in q.columns if c.endswith("_hash")]]:
                 q[col] = q[col].mask(hide)
@@ -556,7 +559,7 @@ class _Loader:
         self.priv.consent_column = True
         if not self.cfg.privacy.require_analytics_consent:
             return df
-        keep = ~df["customer_id"].isin(self.no_consent_ids)
+        keep = ~isin_ids(df["customer_id"], self.no_consent_ids)
         self.priv.customers_without_consent = len(self.no_consent_ids)
         report.rows_excluded_consent = int((~keep).sum())
         return df.loc[keep].reset_index(drop=True)
@@ -600,12 +603,16 @@ class _Loader:
         declared = self.cfg.data.declared()
         for table in LOAD_ORDER:
             if table in declared and table != "interactions":
+                t0 = time.perf_counter()
                 self.load(table, declared[table])
+                self.reports[table].seconds = time.perf_counter() - t0
         inter = quarantine_i = con = None
         if "interactions" in declared:
             from rox_helpers.interactions import load_interactions
 
+            t0 = time.perf_counter()
             res = load_interactions(self, declared["interactions"])
+            self.reports["interactions"].seconds = time.perf_counter() - t0
             if res is not None:
                 inter, quarantine_i, con = res
         errors = [p for p in self.problems if p.severity == "error"]

@@ -23,6 +23,7 @@ once per *distinct* value, so they scale to millions of rows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -703,6 +704,7 @@ _HYPHEN_INITIAL_RE = re.compile(r"[^\W\d_]{2,}-[^\W\d_]\.")
 _TITLE_GAP_RE = re.compile(r"\.?[ \t\u00a0]+")
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def _key(token: str) -> str:
     """Lookup key of a name token: case-folded, accents removed, ’ -> '."""
     if token.isascii():

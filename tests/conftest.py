@@ -79,6 +79,7 @@ def make_tiny(root: Path) -> Path:
               date: resp_date
         privacy:
           identifier_columns: {customers: [full_name, email, phone]}
+          identifier_action: hash
         codebook:
           att_clean: {label: Cleanliness, scale: [1, 10], missing_codes: [99]}
         elements:

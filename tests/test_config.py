@@ -36,7 +36,7 @@ def test_sample_config_loads():
 def test_minimal_config_has_defaults():
     cfg = parse_engagement_config(MINIMAL)
     assert cfg.data.cx_survey.resolved_format() == "csv"
-    assert cfg.privacy.identifier_action == "hash"
+    assert cfg.privacy.identifier_action == "drop"  # data minimisation by default
     assert cfg.segmentation.k_min == 2
 
 
