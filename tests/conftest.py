@@ -103,3 +103,20 @@ def pseudonym(root: Path, value: str, prefix: str) -> str:
 
     key = load_or_create_key(root)
     return str(pseudonymise(pd.Series([value]), key, prefix=prefix).iloc[0])
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    """A minimal engagement notebook: the parameters cell, then one code cell per source."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('ENGAGEMENT = ""\nRUN_DIR = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, *(nbformat.v4.new_code_cell(src) for src in sources)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path

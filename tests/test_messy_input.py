@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import pseudonym
+from conftest import pseudonym, write_notebook
 from rox_helpers.data import load_engagement
 from rox_helpers.errors import DataValidationError
 from rox_helpers.features import features_frame
@@ -176,19 +175,7 @@ def test_notebook_error_without_message_and_data_outside_the_folder(tiny, tmp_pa
     outside.mkdir()
     (tiny / "data" / "units.csv").rename(outside / "units.csv")
     _edit(tiny, lambda c: c["data"]["units"].update(path=str(outside / "units.csv")))
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            'ENGAGEMENT = ""\nRUN_DIR = ""', metadata={"tags": ["parameters"]}
-        ),
-        nbformat.v4.new_code_cell("assert False"),
-    ]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, tmp_path / "98_assert.ipynb")
+    write_notebook(tmp_path / "98_assert.ipynb", "assert False")
     r = run_engagement(tiny, notebooks_dir=tmp_path, steps=(Step("98", "98_assert.ipynb", "x"),))
     assert r.status == "failed" and r.failures[0].ename == "AssertionError"
     manifest = json.loads(r.manifest.read_text())

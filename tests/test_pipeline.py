@@ -6,11 +6,10 @@ import json
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_tiny
+from conftest import make_tiny, write_notebook
 from rox_helpers.cli import app
 from rox_helpers.errors import NotebookRunError
 from rox_helpers.pipeline import Step, raise_for_failures, run_engagement
@@ -93,20 +92,7 @@ def test_each_run_gets_a_new_folder(tiny_run):
 
 
 def test_failing_notebook_names_notebook_and_cell_and_keeps_it(tiny, tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            'ENGAGEMENT = ""\nRUN_DIR = ""', metadata={"tags": ["parameters"]}
-        ),
-        nbformat.v4.new_code_cell("x = 1"),
-        nbformat.v4.new_code_cell("raise ValueError('planted failure')"),
-    ]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, tmp_path / "99_broken.ipynb")
+    write_notebook(tmp_path / "99_broken.ipynb", "x = 1", "raise ValueError('planted failure')")
     r = run_engagement(
         tiny, notebooks_dir=tmp_path, steps=(Step("99", "99_broken.ipynb", "Broken step"),)
     )
