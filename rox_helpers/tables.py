@@ -1,0 +1,269 @@
+"""Grouped metric tables a client can be shown: thresholds, suppression, comparisons, league.
+
+Two thresholds, never confused (shared/DESIGN.md):
+
+* the **reliability base** (default 30 responses) is statistical: a cell below it is
+  shown but flagged ``reliable = False`` ("indicative, low base");
+* the **anonymity floor** (default 5 people) is about privacy: a group of fewer people
+  is never shown, and enough other cells are suppressed with it (complementary, or
+  secondary, suppression) that it cannot be recomputed from the total and the
+  published cells.  Employee figures always honour it.
+
+Comparisons test each group against the rest of the sample, with the test fitting
+the metric (a z-test on the difference of the linearised means for NPS and shares,
+Welch's t for means), and control the false discovery rate within each family of
+comparisons (Benjamini-Hochberg).  League tables shrink unit scores towards the
+chain (empirical Bayes, DerSimonian-Laird between-unit variance), so a unit with
+8 responses is not ranked on noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.meta_analysis import combine_effects
+from statsmodels.stats.multitest import multipletests
+
+from rox_helpers.metrics import COLUMNS, METRICS, metric
+
+ALL = "All"
+NOTE_FLOOR = "hidden: fewer people than the anonymity floor"
+NOTE_SECONDARY = "hidden: so that a hidden group cannot be recomputed from the total"
+NOTE_LOW_BASE = "indicative: base below the reliability threshold"
+
+
+def metric_table(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    by: Sequence[str],
+    column: str | None = None,
+    weight: str | None = None,
+    calibration: Sequence[str] = (),
+    people: str | None = None,
+    reliability_base: int = 30,
+    anonymity_floor: int = 5,
+    total: bool = True,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """A metric per group with a total row, thresholds applied.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Canonical survey or employee table.
+    name : str
+        Metric name (see :data:`rox_helpers.metrics.METRICS`).
+    by : sequence of str
+        Grouping columns (unit, team, segment, channel, touchpoint, trip purpose, period).
+    people : str, optional
+        Column identifying people (``employee_id``); the anonymity floor counts distinct
+        people. Responses are counted when omitted.
+    reliability_base, anonymity_floor : int
+        The two thresholds (engagement.yml ``privacy``).
+    total : bool
+        Add an ``All`` row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by`` columns, ``metric``, ``n``, ``n_people``, ``n_eff``, ``deff``, ``estimate``,
+        ``se``, ``ci_low``, ``ci_high``, ``reliable``, ``suppressed``, ``note``.
+        Suppressed rows carry no numbers at all (not even ``n``).
+    """
+    by = list(by)
+    groups = metric(
+        df, name, column=column, by=by, weight=weight, calibration=calibration, level=level
+    )
+    col = column or {"ces_low": "ces"}.get(name, name)
+    answered = df[df[col].notna()]
+    if people:
+        counts = answered.groupby(by, observed=True)[people].nunique()
+    else:
+        counts = answered.groupby(by, observed=True).size()
+    counts = counts.rename("n_people").reset_index()
+    groups = groups.merge(counts, on=by, how="left")
+    groups["n_people"] = groups["n_people"].fillna(0).astype("int64")
+    if total:
+        overall = metric(df, name, column=column, weight=weight, calibration=calibration)
+        overall = overall.assign(
+            **dict.fromkeys(by, ALL),
+            n_people=answered[people].nunique() if people else len(answered),
+        )
+        groups = pd.concat([groups, overall[groups.columns]], ignore_index=True)
+    return apply_thresholds(
+        groups,
+        by=by,
+        reliability_base=reliability_base,
+        anonymity_floor=anonymity_floor,
+    )
+
+
+def apply_thresholds(
+    table: pd.DataFrame, *, by: Sequence[str], reliability_base: int, anonymity_floor: int
+) -> pd.DataFrame:
+    """Flag low bases and suppress small groups, with complementary suppression.
+
+    The published total and the published cells determine a hidden cell whenever it
+    is the only hidden one (its n and score follow by subtraction). So when exactly one
+    group is below the floor, the smallest other group is hidden too; if the total
+    itself covers too few people, it is hidden.
+    """
+    out = table.copy()
+    is_total = (out[list(by)] == ALL).all(axis=1)
+    out["reliable"] = out["n"] >= reliability_base
+    out["suppressed"] = out["n_people"] < anonymity_floor
+    out["note"] = np.where(out["suppressed"], NOTE_FLOOR, "")
+    cells = out.index[~is_total]
+    hidden = out.loc[cells, "suppressed"]
+    if int(hidden.sum()) == 1 and is_total.any():
+        candidates = out.loc[cells[~hidden.to_numpy()]]
+        if len(candidates):
+            extra = candidates.sort_values(["n_people", "n"]).index[0]
+            out.loc[extra, ["suppressed", "note"]] = [True, NOTE_SECONDARY]
+        else:  # nothing to hide it among: the total would give it away
+            out.loc[is_total, ["suppressed", "note"]] = [True, NOTE_SECONDARY]
+    low = ~out["suppressed"] & ~out["reliable"]
+    out.loc[low, "note"] = NOTE_LOW_BASE
+    numbers = [*COLUMNS, "n_people"]
+    out[numbers] = out[numbers].astype("float64")
+    out.loc[out["suppressed"], numbers] = np.nan
+    out.loc[out["suppressed"], "reliable"] = False
+    return out
+
+
+def compare_to_rest(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    by: str,
+    column: str | None = None,
+    weight: str | None = None,
+    people: str | None = None,
+    anonymity_floor: int = 5,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Each group against the rest of the sample, with BH control across the groups.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by``, ``estimate``, ``rest``, ``difference``, ``se_difference``, ``test``,
+        ``p_value``, ``q_value``, ``significant``; groups under the anonymity floor
+        (and their complements) are left out.
+    """
+    spec = METRICS[name]
+    col = column or {"ces_low": "ces"}.get(name, name)
+    rows = []
+    answered = df[df[col].notna()]
+    for level in sorted(answered[by].dropna().unique()):
+        inside = df[by] == level
+        grp = answered[answered[by] == level]
+        size = grp[people].nunique() if people else len(grp)
+        rest_size = (answered[people].nunique() - size) if people else len(answered) - size
+        if size < anonymity_floor or rest_size < anonymity_floor:
+            continue
+        a = metric(df[inside], name, column=column, weight=weight).iloc[0]
+        b = metric(df[~inside], name, column=column, weight=weight).iloc[0]
+        diff = a["estimate"] - b["estimate"]
+        se = float(np.hypot(a["se"], b["se"]))
+        if spec.kind == "mean":
+            # Welch's t with Welch-Satterthwaite degrees of freedom
+            va, vb = a["se"] ** 2, b["se"] ** 2
+            dof = (va + vb) ** 2 / (va**2 / max(a["n"] - 1, 1) + vb**2 / max(b["n"] - 1, 1))
+            p = float(2 * stats.t.sf(abs(diff) / se, dof)) if se > 0 else np.nan
+            test = "Welch t"
+        else:
+            p = float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else np.nan
+            test = "z (linearised)"
+        rows.append(
+            {
+                by: level,
+                "estimate": a["estimate"],
+                "rest": b["estimate"],
+                "difference": diff,
+                "se_difference": se,
+                "test": test,
+                "p_value": p,
+            }
+        )
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    ok = out["p_value"].notna()
+    out["q_value"] = np.nan
+    if ok.any():
+        out.loc[ok, "q_value"] = multipletests(out.loc[ok, "p_value"], method="fdr_bh")[1]
+    out["significant"] = out["q_value"] < alpha
+    return out
+
+
+def league_table(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    unit: str = "unit_id",
+    column: str | None = None,
+    weight: str | None = None,
+    target: float | None = None,
+    amber_margin: float | None = None,
+    higher_is_better: bool = True,
+    reliability_base: int = 30,
+) -> pd.DataFrame:
+    """Units ranked on scores shrunk towards the chain (empirical Bayes).
+
+    Each unit's score ``y_j`` is pulled towards the chain mean ``mu`` by
+    ``B_j = tau^2 / (tau^2 + s_j^2)``: ``shrunk = mu + B_j (y_j - mu)``. ``s_j^2`` is the
+    pooled within-unit variance over the unit's effective base; ``tau^2`` the between-unit
+    variance (DerSimonian-Laird, statsmodels). A unit with a small base moves further
+    than one with a large base.
+
+    With a ``target``, ``status`` is green when the shrunk score meets it, amber when
+    within ``amber_margin`` of it, red otherwise (direction-aware).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``unit``, ``n``, ``estimate``, ``se``, ``shrunk``, ``shrunk_se``, ``weight_own``
+        (``B_j``), ``rank``, ``reliable`` and, with a target, ``target`` and ``status``.
+    """
+    t = metric(df, name, column=column, by=[unit], weight=weight)
+    # Sampling variance from the pooled within-unit variance over each unit's effective base:
+    # a unit's own variance is noise for small units and 0 when everyone answered alike
+    # (8 promoters out of 8), which would make its score look certain.
+    own = (t["se"] ** 2) * t["n_eff"]  # per-respondent variance within the unit
+    dof = (t["n"] - 1).clip(lower=0)
+    pooled = float((own * dof).sum() / dof.sum()) if dof.sum() > 0 else float("nan")
+    s2 = (pooled / t["n_eff"]).where(t["n_eff"] > 0, np.inf)
+    usable = np.isfinite(s2) & (s2 > 0)
+    if usable.sum() >= 2:
+        res = combine_effects(
+            t.loc[usable, "estimate"].to_numpy(), s2[usable].to_numpy(), method_re="dl"
+        )
+        tau2, mu = float(res.tau2), float(res.mean_effect_re)
+    else:
+        tau2, mu = 0.0, float(t["estimate"].mean())
+    b = tau2 / (tau2 + s2) if tau2 > 0 else pd.Series(0.0, index=t.index)
+    t["weight_own"] = b.astype("float64")
+    t["shrunk"] = mu + t["weight_own"] * (t["estimate"] - mu)
+    t["shrunk_se"] = np.sqrt(t["weight_own"] * s2.where(usable, 0.0))
+    t["chain"] = mu
+    t["reliable"] = t["n"] >= reliability_base
+    t["rank"] = t["shrunk"].rank(ascending=not higher_is_better, method="min").astype("int64")
+    if target is not None:
+        margin = amber_margin if amber_margin is not None else 0.0
+        gap = (t["shrunk"] - target) * (1 if higher_is_better else -1)
+        t["target"] = target
+        t["status"] = np.select([gap >= 0, gap >= -margin], ["green", "amber"], "red")
+    return t.sort_values("rank").reset_index(drop=True)
+
+
+def bh_family(p_values: Mapping[str, float], alpha: float = 0.05) -> pd.DataFrame:
+    """Benjamini-Hochberg over one stated family of comparisons: ``name, p, q, significant``."""
+    names = list(p_values)
+    p = np.array([p_values[k] for k in names], dtype="float64")
+    reject, q, _, _ = multipletests(p, alpha=alpha, method="fdr_bh")
+    return pd.DataFrame({"comparison": names, "p_value": p, "q_value": q, "significant": reject})

@@ -1,0 +1,123 @@
+"""Grouped tables: the two thresholds, complementary suppression, comparisons, shrinkage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rox_helpers.tables import (
+    ALL,
+    NOTE_FLOOR,
+    NOTE_LOW_BASE,
+    NOTE_SECONDARY,
+    bh_family,
+    compare_to_rest,
+    league_table,
+    metric_table,
+)
+
+
+def _survey(sizes: dict[str, int], seed: int = 0, shift: dict[str, float] | None = None):
+    rng = np.random.default_rng(seed)
+    parts = []
+    for unit, n in sizes.items():
+        base = 7 + (shift or {}).get(unit, 0.0)
+        parts.append(
+            pd.DataFrame({"unit_id": unit, "nps": np.clip(rng.normal(base, 2, n).round(), 0, 10)})
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_floor_hides_small_groups_and_a_complement_so_they_cannot_be_recomputed():
+    df = _survey({"A": 3, "B": 20, "C": 40, "D": 100})
+    t = metric_table(df, "nps", by=["unit_id"]).set_index("unit_id")
+    assert t.loc["A", "suppressed"] and t.loc["A", "note"] == NOTE_FLOOR
+    assert t.loc["B", "suppressed"] and t.loc["B", "note"] == NOTE_SECONDARY
+    assert t.loc[["A", "B"], ["n", "estimate", "ci_low", "n_people"]].isna().all().all()
+    assert not t.loc["C", "suppressed"] and t.loc["C", "reliable"]
+    assert not t.loc[ALL, "suppressed"] and t.loc[ALL, "n"] == 163
+
+
+def test_reliability_base_flags_but_does_not_hide():
+    df = _survey({"A": 12, "B": 12, "C": 50})
+    t = metric_table(df, "nps", by=["unit_id"], reliability_base=30).set_index("unit_id")
+    assert not t.loc["A", "suppressed"] and not t.loc["A", "reliable"]
+    assert t.loc["A", "note"] == NOTE_LOW_BASE and np.isfinite(t.loc["A", "estimate"])
+    assert t.loc["C", "reliable"] and t.loc["C", "note"] == ""
+
+
+def test_employee_floor_counts_people_not_rows():
+    # 4 people answering monthly for a year: 48 rows, still below a floor of 5 people
+    emp = pd.DataFrame(
+        {
+            "employee_id": [f"E{i % 4}" for i in range(48)] + [f"F{i % 30}" for i in range(60)],
+            "team": ["spa"] * 48 + ["front_desk"] * 60,
+            "enps": np.tile([9, 7, 3, 10], 27),
+        }
+    )
+    t = metric_table(emp, "enps", by=["team"], people="employee_id").set_index("team")
+    assert t.loc["spa", "suppressed"]
+    # the only other team would give spa away through the total: it is hidden too
+    assert t.loc["front_desk", "suppressed"] or t.loc[ALL, "suppressed"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(1, 60), min_size=2, max_size=8))
+def test_no_hidden_cell_can_be_recomputed_from_published_ones(sizes):
+    df = _survey({f"U{i}": n for i, n in enumerate(sizes)})
+    t = metric_table(df, "nps", by=["unit_id"], anonymity_floor=5)
+    cells = t[t["unit_id"] != ALL]
+    total_published = not t.loc[t["unit_id"] == ALL, "suppressed"].iloc[0]
+    hidden = int(cells["suppressed"].sum())
+    # with the total published, a lone hidden cell follows by subtraction: never allowed
+    assert not (total_published and hidden == 1)
+    # every group under the floor is hidden
+    assert cells.loc[cells["suppressed"], "n"].isna().all()
+    assert (np.array(sizes)[~cells["suppressed"].to_numpy()] >= 5).all()
+
+
+def test_compare_to_rest_finds_the_planted_group_and_controls_fdr():
+    df = _survey({"A": 300, "B": 300, "C": 300, "D": 300}, shift={"C": 1.5})
+    out = compare_to_rest(df, "nps", by="unit_id").set_index("unit_id")
+    assert out.loc["C", "significant"] and out.loc["C", "difference"] > 0
+    assert (out["q_value"] >= out["p_value"] - 1e-12).all()
+    assert out.loc["C", "test"] == "z (linearised)"
+
+
+def test_compare_to_rest_skips_groups_under_the_floor():
+    df = _survey({"A": 3, "B": 100, "C": 100})
+    out = compare_to_rest(df, "nps", by="unit_id")
+    assert "A" not in set(out["unit_id"])
+
+
+def test_benjamini_hochberg_by_hand():
+    out = bh_family({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.20})
+    np.testing.assert_allclose(out["q_value"], [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.20])
+    assert list(out["significant"]) == [True, False, False, False]
+
+
+def test_small_units_are_shrunk_more_than_large_ones():
+    rng = np.random.default_rng(5)
+    units = {f"U{i}": 200 for i in range(10)}
+    df = _survey(units, seed=1, shift={f"U{i}": rng.normal(0, 0.5) for i in range(10)})
+    # two units with the same planted lift: one with 8 answers, one with 800
+    small = pd.DataFrame({"unit_id": "SMALL", "nps": [10, 10, 10, 9, 10, 10, 9, 10]})
+    big = pd.DataFrame({"unit_id": "BIG", "nps": np.tile([10, 10, 10, 9, 10, 10, 9, 10], 100)})
+    t = league_table(pd.concat([df, small, big], ignore_index=True), "nps").set_index("unit_id")
+    assert t.loc["SMALL", "estimate"] == pytest.approx(t.loc["BIG", "estimate"])
+    move_small = abs(t.loc["SMALL", "estimate"] - t.loc["SMALL", "shrunk"])
+    move_big = abs(t.loc["BIG", "estimate"] - t.loc["BIG", "shrunk"])
+    assert move_small > 5 * move_big
+    assert t.loc["SMALL", "weight_own"] < t.loc["BIG", "weight_own"] <= 1
+    assert t.loc["BIG", "rank"] < t.loc["SMALL", "rank"]
+    assert not t.loc["SMALL", "reliable"]
+
+
+def test_league_statuses_against_a_target():
+    df = _survey({"A": 200, "B": 200, "C": 200}, shift={"A": 2.0, "C": -2.0})
+    t = league_table(df, "nps", target=20.0, amber_margin=10.0).set_index("unit_id")
+    assert set(t["status"]) <= {"green", "amber", "red"}
+    assert t.loc["A", "status"] == "green" and t.loc["C", "status"] == "red"
