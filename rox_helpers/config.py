@@ -179,6 +179,35 @@ class CodebookEntry(_Model):
         return self
 
 
+class Weighting(_Model):
+    """How survey responses are weighted before metrics are computed."""
+
+    use_client_weight: bool = True
+    rake_to_customers: list[str] = Field(
+        default_factory=list,
+        description="customers columns to rake respondents to (e.g. region, loyalty_tier)",
+    )
+    trim: tuple[float, float] | None = (0.3, 3.0)
+
+
+class Target(_Model):
+    target: float
+    amber_margin: float = Field(default=0.0, ge=0)
+
+
+class Measurement(_Model):
+    """Reporting period, weighting, targets and the frozen scorecard baseline."""
+
+    period: Literal["month", "quarter", "year"] = "quarter"
+    weighting: Weighting = Weighting()
+    targets: dict[str, Target] = Field(default_factory=dict)
+    baseline_period: str | None = Field(
+        default=None,
+        description="period the scorecard is standardised against, e.g. '2025Q1'; frozen "
+        "once chosen so later indices stay comparable (the first period when omitted)",
+    )
+
+
 class Hypothesis(_Model):
     id: str
     statement: str
@@ -206,6 +235,7 @@ class EngagementConfig(_Model):
     segmentation: Segmentation = Segmentation()
     journey: Journey = Journey()
     privacy: Privacy = Privacy()
+    measurement: Measurement = Measurement()
     codebook: dict[str, CodebookEntry] = Field(default_factory=dict)
     hypotheses: list[Hypothesis] = Field(default_factory=list)
     scenarios: list[Scenario] = Field(default_factory=list)

@@ -265,3 +265,257 @@ def setup_findings(
         )
     )
     return out
+
+
+# --------------------------------------------------------------------------------------
+# The ROX scorecard
+# --------------------------------------------------------------------------------------
+
+TIME_COLUMN = {"cx_survey": "date", "employees": "period", "units": "period"}
+
+
+def period_label(when: pd.Series, grain: str = "quarter") -> pd.Series:
+    """``2025Q1`` (quarter), ``2025-01`` (month) or ``2025`` (year) for each timestamp."""
+    when = pd.to_datetime(when)
+    freq = {"quarter": "Q", "month": "M", "year": "Y"}[grain]
+    return when.dt.to_period(freq).astype("str")
+
+
+def _aggregate(values: pd.Series, how: str, scale_max: float | None) -> float:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return float("nan")
+    if how == "nps":
+        return float(100 * ((v >= 9).mean() - (v <= 6).mean()))
+    if how == "top2":
+        top = (scale_max if scale_max is not None else v.max()) - 1
+        return float((v >= top).mean())
+    if how in ("share", "rate", "mean"):
+        return float(v.mean())
+    if how == "sum":
+        return float(v.sum())
+    if how == "count":
+        return float(len(v))
+    raise ValueError(how)
+
+
+def unit_period_values(
+    tables: dict[str, pd.DataFrame],
+    config,
+    *,
+    grain: str = "quarter",
+    anonymity_floor: int = 5,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each configured measure per unit and period, and the measures that have no unit grain.
+
+    Returns
+    -------
+    (values, skipped)
+        ``values``: ``element, measure, label, higher_is_better, unit_id, period, value, n``.
+        ``skipped``: ``element, measure, reason`` (no unit or time column, not loaded).
+    """
+    rows, skipped = [], []
+    for element, m in config.measures():
+        df = tables.get(m.table)
+        time_col = TIME_COLUMN.get(m.table)
+        reason = ""
+        if df is None:
+            reason = f"table {m.table} not available"
+        elif m.column not in df.columns:
+            reason = f"column {m.column} not in {m.table}"
+        elif time_col is None or "unit_id" not in df.columns or time_col not in df.columns:
+            reason = f"{m.table} has no unit and period: reported for the chain only"
+        if reason:
+            skipped.append({"element": element, "measure": m.name, "reason": reason})
+            continue
+        d = df[["unit_id", time_col, m.column, *(["employee_id"] if "employee_id" in df else [])]]
+        d = d.dropna(subset=["unit_id", time_col])
+        d = d.assign(period=period_label(d[time_col], grain))
+        entry = config.codebook.get(m.column)
+        scale_max = entry.scale[1] if entry else None
+        if m.aggregate == "top2" and scale_max is None and m.column == "csat":
+            scale_max = 5
+        for (unit, period), g in d.groupby(["unit_id", "period"], observed=True):
+            people = g["employee_id"].nunique() if "employee_id" in g else len(g)
+            if m.table == "employees" and people < anonymity_floor:
+                continue
+            rows.append(
+                {
+                    "element": element,
+                    "measure": m.name,
+                    "label": m.label or m.name,
+                    "higher_is_better": m.higher_is_better,
+                    "unit_id": unit,
+                    "period": period,
+                    "value": _aggregate(g[m.column], m.aggregate, scale_max),
+                    "n": int(g[m.column].notna().sum()),
+                }
+            )
+    values = pd.DataFrame(
+        rows,
+        columns=[
+            "element",
+            "measure",
+            "label",
+            "higher_is_better",
+            "unit_id",
+            "period",
+            "value",
+            "n",
+        ],
+    )
+    return values, pd.DataFrame(skipped, columns=["element", "measure", "reason"])
+
+
+def scorecard(
+    values: pd.DataFrame, *, baseline_period: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """0-100 indices per measure and per element, for each unit and period.
+
+    Each measure is standardised against the spread of units in the baseline period
+    (``index = 50 + 10 z``, clipped to 0-100; ``z`` reversed when lower is better), so a
+    unit at the baseline chain average scores 50 and later periods are comparable with
+    the baseline. The element index is the mean of its measures' indices.
+
+    Returns
+    -------
+    (measures, elements)
+        ``measures`` adds ``baseline_mean``, ``baseline_sd``, ``index`` to ``values``;
+        ``elements``: ``element, unit_id, period, index, n_measures``.
+    """
+    if values.empty:
+        return values.assign(index=pd.Series(dtype="float64")), pd.DataFrame(
+            columns=["element", "unit_id", "period", "index", "n_measures"]
+        )
+    baseline = baseline_period or sorted(values["period"].unique())[0]
+    base = values[values["period"] == baseline].groupby("measure")["value"].agg(["mean", "std"])
+    out = values.merge(
+        base.rename(columns={"mean": "baseline_mean", "std": "baseline_sd"}),
+        left_on="measure",
+        right_index=True,
+        how="left",
+    )
+    z = (out["value"] - out["baseline_mean"]) / out["baseline_sd"].where(out["baseline_sd"] > 0)
+    z = z.where(out["higher_is_better"], -z)
+    out["index"] = (50 + 10 * z).clip(0, 100)
+    out["baseline_period"] = baseline
+    elements = (
+        out.dropna(subset=["index"])
+        .groupby(["element", "unit_id", "period"], observed=True)
+        .agg(index=("index", "mean"), n_measures=("measure", "nunique"))
+        .reset_index()
+    )
+    return out, elements
+
+
+def measurement_findings(
+    overall: pd.DataFrame,
+    *,
+    weights_note: str = "",
+    nonresponse: pd.DataFrame | None = None,
+    league: pd.DataFrame | None = None,
+    turnover=None,
+    elements: pd.DataFrame | None = None,
+) -> list:
+    """Findings of the measurement step, each with its base and interval."""
+    from rox_helpers.artifacts import Finding
+
+    out = []
+    nps_row = overall[overall["metric"] == "nps"]
+    if len(nps_row):
+        r = nps_row.iloc[0]
+        others = [
+            f"{m.metric}: {m.estimate:.3g} (95% CI {m.ci_low:.3g} to {m.ci_high:.3g}, n = {m.n:,})"
+            for m in overall.itertuples()
+            if m.metric != "nps"
+        ]
+        out.append(
+            Finding(
+                step="01",
+                headline=f"NPS is {r.estimate:+.1f} (95% CI {r.ci_low:+.1f} to {r.ci_high:+.1f})",
+                evidence=[
+                    f"base {int(r.n):,} responses, effective base {r.n_eff:,.0f} after weighting "
+                    f"(design effect {r.deff:.2f})",
+                    *others,
+                    *([weights_note] if weights_note else []),
+                ],
+                so_what="Every later comparison is read against this interval: differences "
+                "inside it are noise.",
+                confidence="high" if r.n >= 400 else "medium",
+            )
+        )
+    if nonresponse is not None and len(nonresponse):
+        sig = nonresponse[nonresponse["reading"] != "no material difference"]
+        out.append(
+            Finding(
+                step="01",
+                headline=(
+                    f"Respondents differ from non-respondents on {len(sig)} of "
+                    f"{len(nonresponse)} behaviours (largest shown)"
+                    if len(sig)
+                    else "Respondents behave like non-respondents on every behaviour checked"
+                ),
+                evidence=list(sig["reading"].head(4)) or ["no material difference"],
+                so_what="Weights correct only what the margins capture; read results for "
+                "under-represented customers with care."
+                if len(sig)
+                else "No sign that the survey misrepresents the customer base.",
+                confidence="medium",
+            )
+        )
+    if league is not None and len(league):
+        reliable = league[league["reliable"]]
+        top, bottom = reliable.head(1), reliable.tail(1)
+        status = league["status"].value_counts().to_dict() if "status" in league else {}
+        if len(top) and len(bottom):
+            out.append(
+                Finding(
+                    step="01",
+                    headline=f"Hotel NPS ranges from {bottom['shrunk'].iloc[0]:+.0f} "
+                    f"({bottom['unit_id'].iloc[0]}) to {top['shrunk'].iloc[0]:+.0f} "
+                    f"({top['unit_id'].iloc[0]}) after allowing for base size",
+                    evidence=[
+                        f"{len(league)} hotels; scores shrunk towards the chain "
+                        f"({league['chain'].iloc[0]:+.1f}) by their base",
+                        *(
+                            [", ".join(f"{v} {k}" for k, v in sorted(status.items()))]
+                            if status
+                            else []
+                        ),
+                    ],
+                    so_what="Rank hotels on shrunk scores: a small hotel's raw score is "
+                    "mostly noise.",
+                    confidence="medium",
+                )
+            )
+    if turnover is not None:
+        out.append(
+            Finding(
+                step="01",
+                headline=turnover.headline(),
+                evidence=[
+                    "Cox model with monthly pride (time-varying), stratified by team",
+                    "association within people over time, not yet a causal effect: "
+                    "see the linkage step",
+                ],
+                so_what="Pride is a lever on staff turnover worth testing in the linkage model.",
+                confidence="medium",
+            )
+        )
+    if elements is not None and len(elements):
+        latest = sorted(elements["period"].unique())[-1]
+        chain = elements[elements["period"] == latest].groupby("element")["index"].mean()
+        out.append(
+            Finding(
+                step="01",
+                headline=f"ROX scorecard {latest}: "
+                + ", ".join(f"{e} {chain[e]:.0f}" for e in ELEMENTS if e in chain.index),
+                evidence=[
+                    "0-100 index, 50 = the chain average in the baseline period; the spread "
+                    "of hotels in the baseline is 10 points"
+                ],
+                so_what="Elements below 50 have slipped since the baseline.",
+                confidence="medium",
+            )
+        )
+    return out

@@ -83,6 +83,10 @@ METRICS: dict[str, MetricSpec] = {
     "csat": MetricSpec("csat", "share", (1, 5), _top2, "CSAT (top-2 box)"),
     "ces": MetricSpec("ces", "mean", (1, 7), _identity, "CES (mean effort)"),
     "ces_low": MetricSpec("ces_low", "share", (1, 7), _low_effort, "Low-effort share"),
+    # any rated score (pride 1-7, engagement 1-5, an attribute 1-10): pass ``column=``
+    "mean": MetricSpec("mean", "mean", (-np.inf, np.inf), _identity, "Mean"),
+    # any yes/no measure (left, app_user): share of yes
+    "share": MetricSpec("share", "share", (0, 1), _identity, "Share"),
 }
 
 

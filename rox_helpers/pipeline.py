@@ -56,7 +56,10 @@ class Step:
     needs: tuple[str, ...] = ()
 
 
-STEPS: tuple[Step, ...] = (Step("00", "00_engagement_setup.ipynb", "Engagement setup and data"),)
+STEPS: tuple[Step, ...] = (
+    Step("00", "00_engagement_setup.ipynb", "Engagement setup and data"),
+    Step("01", "01_measurement.ipynb", "Measurement and the ROX scorecard", needs=("00",)),
+)
 
 
 @dataclass

@@ -36,7 +36,7 @@ class RakeResult:
     max_margin_error: float
     n_eff: float
     deff: float
-    trimmed: int
+    trimmed: int  # respondents whose weight ends at a trimming cap
 
 
 def population_margins(population: pd.DataFrame, columns: Sequence[str]) -> dict[str, pd.Series]:
@@ -151,8 +151,11 @@ def rake(
         out = (w < lo * (1 - 1e-12)) | (w > hi * (1 + 1e-12))
         if not out.any():
             break
-        trimmed_total += int(out.sum())
         w = np.clip(w, lo, hi)
+    if trim:  # respondents whose final weight sits at a cap
+        mean = w.mean()
+        at_cap = np.isclose(w, trim[0] * mean, rtol=1e-6) | np.isclose(w, trim[1] * mean, rtol=1e-6)
+        trimmed_total = int(at_cap.sum())
     n_eff = kish_effective_n(w)
     return RakeResult(
         weights=pd.Series(w, index=sample.index, name="weight"),
@@ -238,3 +241,80 @@ def nonresponse_check(
         )
     ]
     return out.sort_values("std_difference", key=np.abs, ascending=False).reset_index(drop=True)
+
+
+UNKNOWN = "(unknown)"
+
+
+@dataclass
+class SurveyWeights:
+    """Weights for the survey, how they were made, and what the raking used."""
+
+    weights: pd.Series
+    method: str  # "none", "client", "raked"
+    calibration: list[str]
+    rake: RakeResult | None
+    notes: list[str]
+
+
+def survey_weights(
+    survey: pd.DataFrame,
+    customers: pd.DataFrame | None,
+    *,
+    use_client_weight: bool = True,
+    rake_to_customers: Sequence[str] = (),
+    trim: tuple[float, float] | None = (0.3, 3.0),
+) -> tuple[pd.DataFrame, SurveyWeights]:
+    """Weights per engagement.yml ``measurement.weighting``.
+
+    Starts from the client's weight column when present (and wanted), then rakes to the
+    customer base on the given customers columns. Respondents who cannot be linked to a
+    customer (anonymous, or without analytics consent) form an ``(unknown)`` level whose
+    target is their own weighted share: they are kept, not adjusted.
+
+    Returns
+    -------
+    (survey, SurveyWeights)
+        The survey with the margin columns joined and a ``weight_final`` column.
+    """
+    notes: list[str] = []
+    s = survey.copy()
+    start = None
+    if use_client_weight and "weight" in s.columns and s["weight"].notna().any():
+        start = "weight"
+        s["weight"] = s["weight"].fillna(s["weight"].mean())
+        method = "client"
+    else:
+        method = "none"
+    margins = list(rake_to_customers)
+    if margins and customers is not None and "customer_id" in s.columns:
+        have = [m for m in margins if m in customers.columns]
+        for m in sorted(set(margins) - set(have)):
+            notes.append(f"cannot rake on {m}: not a customers column")
+        if have:
+            s = s.merge(
+                customers[["customer_id", *have]].drop_duplicates("customer_id"),
+                on="customer_id",
+                how="left",
+                suffixes=("", "_customer"),
+            )
+            base = pd.Series(1.0, index=s.index) if start is None else s[start].astype("float64")
+            targets = {}
+            for m in have:
+                s[m] = s[m].astype("object").where(s[m].notna(), UNKNOWN)
+                pop = customers[m].value_counts().astype("float64")
+                known = s[m] != UNKNOWN
+                unknown_share = float(base[~known].sum() / base.sum())
+                pop = pop / pop.sum() * (1 - unknown_share)
+                if unknown_share > 0:
+                    pop[UNKNOWN] = unknown_share
+                    notes.append(
+                        f"{unknown_share:.1%} of weighted responses have no known {m} "
+                        "(anonymous or no consent): kept at their own share"
+                    )
+                targets[m] = pop
+            res = rake(s, targets, weight=start, trim=trim)
+            s["weight_final"] = res.weights
+            return s, SurveyWeights(s["weight_final"], "raked", have, res, notes)
+    s["weight_final"] = 1.0 if start is None else s[start].astype("float64")
+    return s, SurveyWeights(s["weight_final"], method, [], None, notes)

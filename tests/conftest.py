@@ -120,3 +120,31 @@ def write_notebook(path: Path, *sources: str) -> Path:
     }
     nbformat.write(nb, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory) -> Path:
+    """A fresh copy of the sample engagement, data generated from its seed (once a session)."""
+    import shutil
+
+    from rox_helpers.sample import ensure_sample_data
+
+    root = tmp_path_factory.mktemp("eng") / "sample"
+    root.mkdir()
+    shutil.copy(REPO / "engagements" / "sample" / "engagement.yml", root / "engagement.yml")
+    ensure_sample_data(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def truth(sample) -> dict:
+    import json
+
+    return json.loads((sample / "data" / "ground_truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def loaded(sample):
+    from rox_helpers.data import load_engagement
+
+    return load_engagement(sample)

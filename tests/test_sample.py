@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -17,29 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rox_helpers.cli import app
-from rox_helpers.data import load_engagement
-from rox_helpers.sample import ensure_sample_data
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("eng") / "sample"
-    root.mkdir()
-    shutil.copy(REPO / "engagements" / "sample" / "engagement.yml", root / "engagement.yml")
-    ensure_sample_data(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def truth(sample) -> dict:
-    return json.loads((sample / "data" / "ground_truth.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def loaded(sample):
-    return load_engagement(sample)
 
 
 def _planted_rows(truth: dict, file: str) -> set[int]:

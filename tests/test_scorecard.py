@@ -1,0 +1,84 @@
+"""The ROX scorecard: indices against a frozen baseline, direction-aware."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from rox_helpers import framework
+
+
+def _values(rows):
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "element",
+            "measure",
+            "label",
+            "higher_is_better",
+            "unit_id",
+            "period",
+            "value",
+            "n",
+        ],
+    )
+
+
+def test_baseline_average_scores_50_and_direction_is_respected():
+    rows = []
+    for unit, (pride, turnover) in {"A": (4.0, 0.10), "B": (5.0, 0.05), "C": (6.0, 0.00)}.items():
+        rows.append(("pride", "pride", "Pride", True, unit, "2025Q1", pride, 50))
+        rows.append(("pride", "turnover", "Turnover", False, unit, "2025Q1", turnover, 50))
+        rows.append(("pride", "pride", "Pride", True, unit, "2025Q2", pride + 1.0, 50))
+        rows.append(("pride", "turnover", "Turnover", False, unit, "2025Q2", turnover, 50))
+    measures, elements = framework.scorecard(_values(rows), baseline_period="2025Q1")
+    m = measures.set_index(["measure", "unit_id", "period"])
+    assert m.loc[("pride", "B", "2025Q1"), "index"] == pytest.approx(50)
+    # one baseline SD above the mean -> 60; lower turnover counts for pride
+    assert m.loc[("pride", "C", "2025Q1"), "index"] == pytest.approx(60)
+    assert m.loc[("turnover", "C", "2025Q1"), "index"] == pytest.approx(60)
+    assert m.loc[("turnover", "A", "2025Q1"), "index"] == pytest.approx(40)
+    # later periods are measured against the frozen baseline, not against themselves
+    assert m.loc[("pride", "B", "2025Q2"), "index"] == pytest.approx(60)
+    e = elements.set_index(["element", "unit_id", "period"])
+    assert e.loc[("pride", "C", "2025Q1"), "index"] == pytest.approx(60)
+    assert e.loc[("pride", "C", "2025Q1"), "n_measures"] == 2
+
+
+def test_indices_are_clipped_to_0_100():
+    rows = [
+        ("values", "v", "V", True, u, "P1", x, 9)
+        for u, x in zip("ABC", (0.0, 1.0, 2.0), strict=True)
+    ]
+    rows.append(("values", "v", "V", True, "A", "P2", 100.0, 9))
+    measures, _ = framework.scorecard(_values(rows), baseline_period="P1")
+    assert measures["index"].between(0, 100).all() and measures["index"].max() == 100
+
+
+def test_unit_period_values_on_the_sample(loaded):
+    values, skipped = framework.unit_period_values(loaded.tables, loaded.config)
+    survey = loaded.tables["cx_survey"]
+    unit = sorted(survey["unit_id"].unique())[0]
+    q = framework.period_label(survey["date"], "quarter")
+    g = survey[(survey["unit_id"] == unit) & (q == "2025Q2")]["nps"].dropna()
+    expected = 100 * ((g >= 9).mean() - (g <= 6).mean())
+    got = values.set_index(["measure", "unit_id", "period"]).loc[("nps", unit, "2025Q2"), "value"]
+    assert got == pytest.approx(expected)
+    assert set(skipped["measure"]) == {"community_member", "app_user"}  # no unit, no period
+    assert "chain only" in skipped["reason"].iloc[0]
+
+
+def test_survey_weights_keep_unknown_respondents_at_their_share(loaded):
+    from rox_helpers.weights import UNKNOWN, survey_weights
+
+    s, sw = survey_weights(
+        loaded.tables["cx_survey"], loaded.tables["customers"], rake_to_customers=["region"]
+    )
+    assert sw.method == "raked" and sw.rake.converged
+    share_before = (s["region"] == UNKNOWN).mul(s["weight"]).sum() / s["weight"].sum()
+    share_after = (s["region"] == UNKNOWN).mul(s["weight_final"]).sum() / s["weight_final"].sum()
+    assert share_after == pytest.approx(share_before, rel=1e-6)
+    known = s[s["region"] != UNKNOWN]
+    pop = loaded.tables["customers"]["region"].value_counts(normalize=True)
+    got = known.groupby("region")["weight_final"].sum() / known["weight_final"].sum()
+    pd.testing.assert_series_equal(got.sort_index(), pop.sort_index(), check_names=False, rtol=1e-6)
