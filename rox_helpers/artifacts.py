@@ -124,14 +124,27 @@ def write_quarantine(run_dir: str | Path, table: str, rows: pd.DataFrame) -> Pat
     return path
 
 
+SETUP_TABLES = ("customers", "interactions", "cx_survey", "employees", "units", "network")
+
+
 def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
-    """Write the canonical (pseudonymised, validated) tables and the quarantine of a load.
+    """Write the canonical (pseudonymised, validated) tables, the customer features and the
+    quarantine of a load.
 
     Returns the number of rows quarantined per table.  ``data`` is an
     :class:`~rox_helpers.data.EngagementData`.
     """
+    from rox_helpers.features import features_frame
+
     for name, df in data.tables.items():
         save_table(run_dir, name, df)
+    if data.interactions is not None:
+        feats = features_frame(
+            data.interactions,
+            customers=data.tables.get("customers"),
+            digital_channels=data.config.journey.digital_channels,
+        )
+        save_table(run_dir, "customer_features", feats)
     counts = {}
     for table, rows in data.quarantine.items():
         write_quarantine(run_dir, table, rows)
@@ -143,3 +156,17 @@ def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
             data.interactions_quarantine.to_csv(path)
             counts["interactions"] = n
     return counts
+
+
+def ensure_tables(engagement: str | Path, run_dir: str | Path) -> bool:
+    """Make sure the run holds the setup step's tables; load the engagement if not.
+
+    A notebook opened on its own (in JupyterLab, or by nbval) then still runs: it gets the
+    same canonical tables the setup step would have written. Returns True when it loaded.
+    """
+    if any(has_table(run_dir, t) for t in SETUP_TABLES):
+        return False
+    from rox_helpers.data import load_engagement
+
+    persist_engagement_data(run_dir, load_engagement(engagement))
+    return True

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from rox_helpers.errors import DataValidationError
@@ -213,3 +214,55 @@ def turnover_by_unit(employees: pd.DataFrame, *, anonymity_floor: int = 5) -> pd
     g["monthly_leaving_rate"] = g["leavers"] / g["months"]
     g = g[g["n_people"] >= anonymity_floor]
     return g.reset_index().assign(pride=lambda x: x["pride"].astype("float64"))
+
+
+def ex_drivers(
+    employees: pd.DataFrame,
+    outcome: str = "pride",
+    items: Sequence[str] = ("engagement", "training_hours", "tenure_months"),
+    *,
+    period: pd.Timestamp | str | None = None,
+) -> pd.DataFrame:
+    """What goes with pride (or eNPS) among the EX items: a standardised regression.
+
+    One pulse period (the latest by default), one row per person; coefficients are in
+    standard deviations of the outcome per standard deviation of the item, with HC3
+    robust intervals. A plain regression until the driver-analysis methods (relative
+    importance) land; it shows association, not cause.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``item``, ``beta``, ``ci_low``, ``ci_high``, ``p_value``, ``n``, ``r2``.
+    """
+    import statsmodels.api as sm
+
+    items = [c for c in items if c in employees.columns and c != outcome]
+    d = employees
+    if "period" in d.columns and d["period"].notna().any():
+        when = d["period"].max() if period is None else pd.Timestamp(period)
+        d = d[d["period"] == when]
+    d = d[[outcome, *items]].apply(pd.to_numeric, errors="coerce").dropna()
+    if len(d) < len(items) + 10 or not items:
+        return pd.DataFrame(columns=["item", "beta", "ci_low", "ci_high", "p_value", "n", "r2"])
+    z = (d - d.mean()) / d.std(ddof=0).replace(0, np.nan)
+    z = z.dropna(axis=1)
+    x = sm.add_constant(z.drop(columns=[outcome]))
+    fit = sm.OLS(z[outcome], x).fit(cov_type="HC3")
+    ci = fit.conf_int()
+    rows = [
+        {
+            "item": item,
+            "beta": float(fit.params[item]),
+            "ci_low": float(ci.loc[item, 0]),
+            "ci_high": float(ci.loc[item, 1]),
+            "p_value": float(fit.pvalues[item]),
+            "n": int(fit.nobs),
+            "r2": float(fit.rsquared),
+        }
+        for item in x.columns
+        if item != "const"
+    ]
+    return (
+        pd.DataFrame(rows).sort_values("beta", key=np.abs, ascending=False).reset_index(drop=True)
+    )

@@ -151,3 +151,21 @@ def scorecard_trend(elements: pd.DataFrame, *, ax=None, title=""):
     ax.legend(frameon=False, fontsize=8)
     sns.despine(ax=ax)
     return ax
+
+
+def turnover_vs_pride(units: pd.DataFrame, *, colours=None, ax=None, title=""):
+    """Each unit's monthly leaving rate against its mean pride (from ``ex.turnover_by_unit``),
+    with a least-squares line."""
+    ax = _ax(ax, size=(6, 4))
+    pal = palette(colours)
+    x, y = units["pride"].to_numpy(float), 100 * units["monthly_leaving_rate"].to_numpy(float)
+    ax.scatter(x, y, color=pal[0], s=18 + units["n_people"] / 4, alpha=0.8)
+    if len(units) >= 3:
+        slope, intercept = np.polyfit(x, y, 1)
+        xs = np.linspace(x.min(), x.max(), 20)
+        ax.plot(xs, intercept + slope * xs, color=pal[2], lw=1.5)
+    ax.set_xlabel("mean pride (1-7)")
+    ax.set_ylabel("monthly leaving rate, %")
+    ax.set_title(title)
+    sns.despine(ax=ax)
+    return ax

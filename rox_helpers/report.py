@@ -135,6 +135,8 @@ def show_table(df, *, columns: dict[str, str] | None = None):
     """
     from IPython.display import HTML
 
+    if df.empty:
+        return HTML('<p class="rox-empty"><em>No rows to show.</em></p>')
     d = df
     if columns:
         d = d[list(columns)].rename(columns=columns)

@@ -190,11 +190,14 @@ def compare_to_rest(
                 "p_value": p,
             }
         )
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
+    cols = [by, "estimate", "rest", "difference", "se_difference", "test", "p_value"]
+    return _with_bh(pd.DataFrame(rows, columns=cols), alpha)
+
+
+def _with_bh(out: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Add ``q_value`` (Benjamini-Hochberg over the rows) and ``significant``."""
+    out = out.assign(q_value=np.nan)
     ok = out["p_value"].notna()
-    out["q_value"] = np.nan
     if ok.any():
         out.loc[ok, "q_value"] = multipletests(out.loc[ok, "p_value"], method="fdr_bh")[1]
     out["significant"] = out["q_value"] < alpha
@@ -267,3 +270,53 @@ def bh_family(p_values: Mapping[str, float], alpha: float = 0.05) -> pd.DataFram
     p = np.array([p_values[k] for k in names], dtype="float64")
     reject, q, _, _ = multipletests(p, alpha=alpha, method="fdr_bh")
     return pd.DataFrame({"comparison": names, "p_value": p, "q_value": q, "significant": reject})
+
+
+def compare_periods(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    period: str,
+    column: str | None = None,
+    weight: str | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Each period against the one before, with BH control across the periods compared.
+
+    Periods are treated as independent samples (different respondents each period), with the
+    same test choice as :func:`compare_to_rest`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``period``, ``previous``, ``estimate``, ``previous_estimate``, ``change``,
+        ``se_change``, ``p_value``, ``q_value``, ``significant``.
+    """
+    spec = METRICS[name]
+    per = metric(df, name, column=column, by=[period], weight=weight).sort_values(period)
+    rows = []
+    for prev, cur in zip(per.iloc[:-1].itertuples(), per.iloc[1:].itertuples(), strict=True):
+        change = cur.estimate - prev.estimate
+        se = float(np.hypot(cur.se, prev.se))
+        if not se > 0:
+            p = np.nan
+        elif spec.kind == "mean":
+            va, vb = cur.se**2, prev.se**2
+            dof = (va + vb) ** 2 / (va**2 / max(cur.n - 1, 1) + vb**2 / max(prev.n - 1, 1))
+            p = float(2 * stats.t.sf(abs(change) / se, dof))
+        else:
+            p = float(2 * stats.norm.sf(abs(change) / se))
+        rows.append(
+            {
+                "period": getattr(cur, period),
+                "previous": getattr(prev, period),
+                "estimate": cur.estimate,
+                "previous_estimate": prev.estimate,
+                "change": change,
+                "se_change": se,
+                "p_value": p,
+            }
+        )
+    cols = ["period", "previous", "estimate", "previous_estimate", "change", "se_change"]
+    out = pd.DataFrame(rows, columns=[*cols, "p_value"])
+    return _with_bh(out, alpha)

@@ -56,3 +56,16 @@ def test_tenure_spells_end_at_the_month_of_leaving():
     a = s[s["employee_id"] == "A"]
     assert list(a["start"]) == [0, 1, 2] and list(a["event"]) == [0, 0, 1]
     assert s[s["employee_id"] == "B"]["event"].sum() == 0
+
+
+def test_ex_drivers_equal_an_independent_least_squares_fit(loaded):
+    emp = loaded.tables["employees"]
+    out = ex.ex_drivers(emp, "pride", ["engagement", "tenure_months"]).set_index("item")
+    latest = emp[emp["period"] == emp["period"].max()]
+    d = latest[["pride", "engagement", "tenure_months"]].astype(float).dropna()
+    z = (d - d.mean()) / d.std(ddof=0)
+    x = np.column_stack([np.ones(len(z)), z["engagement"], z["tenure_months"]])
+    beta, *_ = np.linalg.lstsq(x, z["pride"].to_numpy(), rcond=None)
+    assert out.loc["engagement", "beta"] == pytest.approx(beta[1], abs=1e-9)
+    assert out.loc["tenure_months", "beta"] == pytest.approx(beta[2], abs=1e-9)
+    assert out.loc["engagement", "ci_low"] < beta[1] < out.loc["engagement", "ci_high"]

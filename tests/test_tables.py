@@ -14,6 +14,7 @@ from rox_helpers.tables import (
     NOTE_LOW_BASE,
     NOTE_SECONDARY,
     bh_family,
+    compare_periods,
     compare_to_rest,
     league_table,
     metric_table,
@@ -121,3 +122,15 @@ def test_league_statuses_against_a_target():
     t = league_table(df, "nps", target=20.0, amber_margin=10.0).set_index("unit_id")
     assert set(t["status"]) <= {"green", "amber", "red"}
     assert t.loc["A", "status"] == "green" and t.loc["C", "status"] == "red"
+
+
+def test_compare_periods_finds_a_planted_shift_and_not_a_null_one():
+    rng = np.random.default_rng(8)
+    q1 = pd.DataFrame({"q": "2025Q1", "nps": np.clip(rng.normal(7, 2, 800).round(), 0, 10)})
+    q2 = pd.DataFrame({"q": "2025Q2", "nps": np.clip(rng.normal(7, 2, 800).round(), 0, 10)})
+    q3 = pd.DataFrame({"q": "2025Q3", "nps": np.clip(rng.normal(8, 2, 800).round(), 0, 10)})
+    out = compare_periods(pd.concat([q1, q2, q3], ignore_index=True), "nps", period="q")
+    out = out.set_index("period")
+    assert list(out["previous"]) == ["2025Q1", "2025Q2"]
+    assert out.loc["2025Q3", "significant"] and out.loc["2025Q3", "change"] > 0
+    assert not out.loc["2025Q2", "significant"]
