@@ -8,3 +8,5 @@ __version__ = "0.1.0"
 # actionable by a consultant, and would clutter every notebook. Filtered narrowly by message.
 _warnings.filterwarnings("ignore", message=".*future.infer_string.*", module=r"ibis\.")
 _warnings.filterwarnings("ignore", message="fetch_arrow_table.*", module=r"ibis\.")
+# lifelines 0.30 calls pandas reductions positionally (keyword-only from pandas 4)
+_warnings.filterwarnings("ignore", message=".*will be keyword-only.*", module=r"lifelines\.")

@@ -330,11 +330,10 @@ def metric(
         res = estimate(scores, spec, w, seed=seed, **common)
         return pd.DataFrame([{"metric": name, **res}], columns=["metric", *COLUMNS])
     rows = []
-    groups = df[by].groupby(by, sort=True, observed=True).groups
-    for i, (group, idx) in enumerate(groups.items()):
+    for i, (group, part) in enumerate(df[by].groupby(by, sort=True, observed=True)):
         group = group if isinstance(group, tuple) else (group,)
         domain = pd.Series(False, index=df.index)
-        domain.loc[idx] = True
+        domain.loc[part.index] = True
         res = estimate(scores, spec, w, domain=domain, seed=seed + i, **common)
         rows.append({**dict(zip(by, group, strict=True)), "metric": name, **res})
     return pd.DataFrame(rows, columns=[*by, "metric", *COLUMNS])
