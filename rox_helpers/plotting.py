@@ -81,7 +81,11 @@ def metric_by_group(
     total = table[table[group] == "All"]
     if len(total) and not bool(total["suppressed"].iloc[0]):
         ax.axvline(float(total["estimate"].iloc[0]), color=pal[2], ls="--", lw=1, label="all")
-    ax.set_yticks(y, shown[group].astype("str"))
+    labels = shown[group].astype("str")
+    if "significant" in shown:  # different from the rest after BH: marked with a star
+        labels = labels + np.where(shown["significant"].fillna(False).astype(bool), " *", "")
+        title = f"{title}  (* differs from the rest, BH-adjusted)" if title else title
+    ax.set_yticks(y, labels)
     ax.set_title(title)
     ax.legend(loc="lower right", frameon=False, fontsize=8)
     sns.despine(ax=ax)
