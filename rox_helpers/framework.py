@@ -308,6 +308,9 @@ def unit_period_values(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each configured measure per unit and period, and the measures that have no unit grain.
 
+    Sums and counts are per month observed in the period, so a partial first or last
+    period compares with full ones; means, shares and NPS need no such care.
+
     Returns
     -------
     (values, skipped)
@@ -330,6 +333,8 @@ def unit_period_values(
             continue
         d = df[["unit_id", time_col, m.column, *(["employee_id"] if "employee_id" in df else [])]]
         d = d.dropna(subset=["unit_id", time_col])
+        # keep the timestamp apart: the time column may itself be called "period"
+        d = d.assign(_month=pd.to_datetime(d[time_col]).dt.to_period("M"))
         d = d.assign(period=period_label(d[time_col], grain))
         entry = config.codebook.get(m.column)
         scale_max = entry.scale[1] if entry else None
@@ -347,7 +352,10 @@ def unit_period_values(
                     "higher_is_better": m.higher_is_better,
                     "unit_id": unit,
                     "period": period,
-                    "value": _aggregate(g[m.column], m.aggregate, scale_max),
+                    "value": _aggregate(g[m.column], m.aggregate, scale_max)
+                    # sums and counts per month observed: a partial quarter (data starting or
+                    # ending mid-quarter) must not read as a fall
+                    / (g["_month"].nunique() if m.aggregate in ("sum", "count") else 1),
                     "n": int(g[m.column].notna().sum()),
                 }
             )

@@ -82,3 +82,13 @@ def test_survey_weights_keep_unknown_respondents_at_their_share(loaded):
     pop = loaded.tables["customers"]["region"].value_counts(normalize=True)
     got = known.groupby("region")["weight_final"].sum() / known["weight_final"].sum()
     pd.testing.assert_series_equal(got.sort_index(), pop.sort_index(), check_names=False, rtol=1e-6)
+
+
+def test_sums_are_per_month_so_a_partial_quarter_does_not_read_as_a_fall(loaded):
+    values, _ = framework.unit_period_values(loaded.tables, loaded.config)
+    rev = values[values["measure"] == "revenue"].groupby("period")["value"].mean()
+    units = loaded.tables["units"]
+    last_month = units[units["period"] == units["period"].max()]["revenue"].mean()
+    # the sample ends in October: its last quarter holds one month
+    assert rev.iloc[-1] == pytest.approx(last_month)
+    assert rev.iloc[-1] > 0.8 * rev.iloc[-2]
