@@ -472,7 +472,7 @@ def measurement_findings(
             )
         )
     if league is not None and len(league):
-        reliable = league[league["reliable"]]
+        reliable = league[league["reliable"] & ~league["suppressed"]]
         top, bottom = reliable.head(1), reliable.tail(1)
         status = league["status"].value_counts().to_dict() if "status" in league else {}
         if len(top) and len(bottom):

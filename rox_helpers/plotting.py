@@ -93,8 +93,9 @@ def metric_by_group(
 
 
 def league(table: pd.DataFrame, *, unit: str = "unit_id", colours=None, ax=None, title=""):
-    """Units ranked on their shrunk score, raw score beside it, target line if any."""
-    d = table.sort_values("shrunk")
+    """Units ranked on their shrunk score, raw score beside it, target line if any (units
+    under the anonymity floor are not drawn)."""
+    d = table[~table.get("suppressed", False)].sort_values("shrunk")
     ax = _ax(ax, size=(7, 0.22 * len(d) + 1.2))
     pal = palette(colours)
     y = np.arange(len(d))

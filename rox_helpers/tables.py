@@ -107,25 +107,45 @@ def apply_thresholds(
 ) -> pd.DataFrame:
     """Flag low bases and suppress small groups, with complementary suppression.
 
-    The published total and the published cells determine a hidden cell whenever it
-    is the only hidden one (its n and score follow by subtraction). So when exactly one
-    group is below the floor, the smallest other group is hidden too; if the total
-    itself covers too few people, it is hidden.
+    A published total and published cells give away the hidden cells *together* (their
+    combined n and score follow by subtraction). So the hidden cells of each line must
+    together hold at least ``anonymity_floor`` people: smallest other cells are hidden
+    until they do. With several grouping columns, every slice (all columns fixed but
+    one) is treated as a line, because its one-way margin could be published too. If
+    nothing is left to hide among, the total is hidden.
     """
     out = table.copy()
-    is_total = (out[list(by)] == ALL).all(axis=1)
+    by = list(by)
+    is_total = (out[by] == ALL).all(axis=1)
     out["reliable"] = out["n"] >= reliability_base
     out["suppressed"] = out["n_people"] < anonymity_floor
     out["note"] = np.where(out["suppressed"], NOTE_FLOOR, "")
-    cells = out.index[~is_total]
-    hidden = out.loc[cells, "suppressed"]
-    if int(hidden.sum()) == 1 and is_total.any():
-        candidates = out.loc[cells[~hidden.to_numpy()]]
-        if len(candidates):
-            extra = candidates.sort_values(["n_people", "n"]).index[0]
-            out.loc[extra, ["suppressed", "note"]] = [True, NOTE_SECONDARY]
-        else:  # nothing to hide it among: the total would give it away
-            out.loc[is_total, ["suppressed", "note"]] = [True, NOTE_SECONDARY]
+    cells = out[~is_total]
+    lines = [cells.index]
+    for i in range(len(by) if len(by) > 1 else 0):
+        others = [c for j, c in enumerate(by) if j != i]
+        lines += [idx for _, idx in cells.groupby(others, observed=True).groups.items()]
+    changed = True
+    while changed:
+        changed = False
+        for idx in lines:
+            hidden = out.loc[idx, "suppressed"]
+            if not hidden.any():
+                continue
+            if out.loc[idx][hidden]["n_people"].sum() >= anonymity_floor and hidden.sum() >= 2:
+                continue
+            candidates = out.loc[idx][~hidden]
+            if len(candidates):
+                extra = candidates.sort_values(["n_people", "n"]).index[0]
+                out.loc[extra, ["suppressed", "note"]] = [True, NOTE_SECONDARY]
+                changed = True
+            elif (
+                len(idx) == len(cells)
+                and is_total.any()
+                and not out.loc[is_total, "suppressed"].all()
+            ):
+                out.loc[is_total, ["suppressed", "note"]] = [True, NOTE_SECONDARY]
+                changed = True
     low = ~out["suppressed"] & ~out["reliable"]
     out.loc[low, "note"] = NOTE_LOW_BASE
     numbers = [*COLUMNS, "n_people"]
@@ -151,21 +171,27 @@ def compare_to_rest(
     Returns
     -------
     pandas.DataFrame
-        ``by``, ``estimate``, ``rest``, ``difference``, ``se_difference``, ``test``,
-        ``p_value``, ``q_value``, ``significant``; groups under the anonymity floor
-        (and their complements) are left out.
+        ``by``, ``estimate``, ``difference``, ``se_difference``, ``test``, ``p_value``,
+        ``q_value``, ``significant``. Only groups that :func:`metric_table` publishes are
+        compared (groups under the floor *and* their complements are left out), and the
+        rest's own score is not returned, so nothing hidden can be recomputed.
     """
     spec = METRICS[name]
-    col = column or {"ces_low": "ces"}.get(name, name)
+    published = metric_table(
+        df,
+        name,
+        by=[by],
+        column=column,
+        weight=weight,
+        people=people,
+        anonymity_floor=anonymity_floor,
+    )
+    shown = set(published.loc[~published["suppressed"] & (published[by] != ALL), by])
+    if published.loc[published[by] == ALL, "suppressed"].any():
+        shown = set()
     rows = []
-    answered = df[df[col].notna()]
-    for level in sorted(answered[by].dropna().unique()):
+    for level in sorted(shown):
         inside = df[by] == level
-        grp = answered[answered[by] == level]
-        size = grp[people].nunique() if people else len(grp)
-        rest_size = (answered[people].nunique() - size) if people else len(answered) - size
-        if size < anonymity_floor or rest_size < anonymity_floor:
-            continue
         a = metric(df[inside], name, column=column, weight=weight).iloc[0]
         b = metric(df[~inside], name, column=column, weight=weight).iloc[0]
         diff = a["estimate"] - b["estimate"]
@@ -183,14 +209,13 @@ def compare_to_rest(
             {
                 by: level,
                 "estimate": a["estimate"],
-                "rest": b["estimate"],
                 "difference": diff,
                 "se_difference": se,
                 "test": test,
                 "p_value": p,
             }
         )
-    cols = [by, "estimate", "rest", "difference", "se_difference", "test", "p_value"]
+    cols = [by, "estimate", "difference", "se_difference", "test", "p_value"]
     return _with_bh(pd.DataFrame(rows, columns=cols), alpha)
 
 
@@ -215,6 +240,7 @@ def league_table(
     amber_margin: float | None = None,
     higher_is_better: bool = True,
     reliability_base: int = 30,
+    anonymity_floor: int = 5,
 ) -> pd.DataFrame:
     """Units ranked on scores shrunk towards the chain (empirical Bayes).
 
@@ -255,7 +281,13 @@ def league_table(
     t["shrunk_se"] = np.sqrt(t["weight_own"] * s2.where(usable, 0.0))
     t["chain"] = mu
     t["reliable"] = t["n"] >= reliability_base
-    t["rank"] = t["shrunk"].rank(ascending=not higher_is_better, method="min").astype("int64")
+    # units with fewer respondents than the anonymity floor are not shown (nor ranked)
+    hide = t["n"] < anonymity_floor
+    t["suppressed"] = hide
+    t.loc[hide, ["estimate", "se", "ci_low", "ci_high", "shrunk", "shrunk_se", "n", "n_eff"]] = (
+        np.nan
+    )
+    t["rank"] = t["shrunk"].rank(ascending=not higher_is_better, method="min").astype("Int64")
     if target is not None:
         margin = amber_margin if amber_margin is not None else 0.0
         gap = (t["shrunk"] - target) * (1 if higher_is_better else -1)

@@ -124,43 +124,35 @@ def rake(
         targets[col] = pop if pop.sum() > 1.5 else pop * total
     codes = {col: sample[col] for col in margins}
     w = w.to_numpy(dtype="float64").copy()
-    trimmed_total = 0
-    iterations, err = 0, np.inf
-    for _round in range(20 if trim else 1):
-        for iterations in range(1, max_iter + 1):  # noqa: B007 - reported below
-            for col, target in targets.items():
-                current = pd.Series(w, index=sample.index).groupby(codes[col]).sum()
-                factor = (target / current).reindex(codes[col]).to_numpy()
-                w *= factor
-            err = max(
-                float(
-                    np.max(
-                        np.abs(
-                            pd.Series(w, index=sample.index).groupby(codes[col]).sum() / target - 1
-                        )
-                    )
-                )
-                for col, target in targets.items()
-            )
-            if err < tol:
-                break
-        if not trim:
-            break
-        mean = w.mean()
+    lo = hi = None
+    if trim:
+        # caps fixed once, from the mean weight the targets imply (raking keeps that mean)
+        mean = float(next(iter(targets.values())).sum()) / len(w)
         lo, hi = trim[0] * mean, trim[1] * mean
-        out = (w < lo * (1 - 1e-12)) | (w > hi * (1 + 1e-12))
-        if not out.any():
+    iterations, err, prev = 0, np.inf, np.inf
+    for iterations in range(1, (max_iter * 10 if trim else max_iter) + 1):  # noqa: B007
+        for col, target in targets.items():
+            current = pd.Series(w, index=sample.index).groupby(codes[col]).sum()
+            w *= (target / current).reindex(codes[col]).to_numpy()
+            if trim:  # capped raking: the caps hold after every step
+                w = np.clip(w, lo, hi)
+        err = max(
+            float(
+                np.max(np.abs(pd.Series(w, index=sample.index).groupby(codes[col]).sum() / t - 1))
+            )
+            for col, t in targets.items()
+        )
+        if err < tol or abs(prev - err) < tol * 1e-3:  # met, or stuck (caps vs margins)
             break
-        w = np.clip(w, lo, hi)
-    if trim:  # respondents whose final weight sits at a cap
-        mean = w.mean()
-        at_cap = np.isclose(w, trim[0] * mean, rtol=1e-6) | np.isclose(w, trim[1] * mean, rtol=1e-6)
-        trimmed_total = int(at_cap.sum())
+        prev = err
+    trimmed_total = (
+        int((np.isclose(w, lo, rtol=1e-9) | np.isclose(w, hi, rtol=1e-9)).sum()) if trim else 0
+    )
     n_eff = kish_effective_n(w)
     return RakeResult(
         weights=pd.Series(w, index=sample.index, name="weight"),
         iterations=iterations,
-        converged=bool(err < max(tol, 1e-6)),
+        converged=bool(err < max(tol, 1e-6)),  # margins met (and, if trimmed, caps too)
         max_margin_error=float(err),
         n_eff=n_eff,
         deff=len(w) / n_eff,
@@ -314,6 +306,16 @@ def survey_weights(
                     )
                 targets[m] = pop
             res = rake(s, targets, weight=start, trim=trim)
+            if trim and not res.converged:
+                notes.append(
+                    f"the trimming caps ({trim[0]:g}-{trim[1]:g} x the mean weight) cannot be met "
+                    "together with the margins; weights raked without trimming"
+                )
+                res = rake(s, targets, weight=start)
+            if not res.converged:
+                notes.append(
+                    f"raking did not converge (largest margin error {res.max_margin_error:.2%})"
+                )
             s["weight_final"] = res.weights
             return s, SurveyWeights(s["weight_final"], "raked", have, res, notes)
     s["weight_final"] = 1.0 if start is None else s[start].astype("float64")

@@ -189,3 +189,16 @@ def test_bootstrap_is_seeded_and_agrees_with_the_analytic_interval():
     analytic = nps(df).iloc[0]
     assert a["ci_low"] == pytest.approx(analytic["ci_low"], abs=1.0)
     assert a["ci_high"] == pytest.approx(analytic["ci_high"], abs=1.0)
+
+
+def test_trimmed_raking_keeps_the_caps_and_says_when_they_conflict_with_the_margins():
+    feasible = rake(SAMPLE, MARGINS, weight="weight", trim=(0.2, 5.0))
+    mean = feasible.weights.sum() / len(SAMPLE)
+    assert feasible.converged
+    assert feasible.weights.max() <= 5.0 * mean * (1 + 1e-9)
+    for col, pop in MARGINS.items():
+        got = feasible.weights.groupby(SAMPLE[col]).sum()
+        np.testing.assert_allclose(got[pop.index], pop, rtol=1e-6)
+    # caps this tight cannot hold with these margins: reported, not hidden
+    tight = rake(SAMPLE, MARGINS, weight="weight", trim=(0.9, 1.1))
+    assert not tight.converged and tight.max_margin_error > 1e-3

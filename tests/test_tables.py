@@ -134,3 +134,47 @@ def test_compare_periods_finds_a_planted_shift_and_not_a_null_one():
     assert list(out["previous"]) == ["2025Q1", "2025Q2"]
     assert out.loc["2025Q3", "significant"] and out.loc["2025Q3", "change"] > 0
     assert not out.loc["2025Q2", "significant"]
+
+
+def test_hidden_cells_together_hold_at_least_the_floor():
+    # cells of 1 and 2 people: hiding just those two would give away their 3 people
+    df = _survey({"A": 1, "B": 2, "C": 40, "D": 50})
+    t = metric_table(df, "nps", by=["unit_id"]).set_index("unit_id")
+    assert t.loc["A", "suppressed"] and t.loc["B", "suppressed"] and t.loc["C", "suppressed"]
+    assert not t.loc["D", "suppressed"]
+
+
+def test_comparisons_never_expose_a_hidden_complement():
+    # the reviewer's case: H (2 people) is hidden, S (6) hidden as its complement
+    df = _survey({"A": 40, "B": 30, "S": 6, "H": 2})
+    t = metric_table(df, "nps", by=["unit_id"]).set_index("unit_id")
+    assert t.loc["S", "suppressed"] and t.loc["H", "suppressed"]
+    out = compare_to_rest(df, "nps", by="unit_id")
+    assert set(out["unit_id"]) == {"A", "B"}
+    assert "rest" not in out.columns
+
+
+def test_two_way_tables_hide_complements_within_each_slice():
+    rng = np.random.default_rng(4)
+    rows = [("U1", "app", 2), ("U1", "web", 40), ("U1", "desk", 30),
+            ("U2", "app", 25), ("U2", "web", 35), ("U2", "desk", 28)]  # fmt: skip
+    df = pd.concat(
+        [
+            pd.DataFrame({"unit_id": u, "chan": c, "nps": rng.integers(0, 11, n)})
+            for u, c, n in rows
+        ],
+        ignore_index=True,
+    )
+    t = metric_table(df, "nps", by=["unit_id", "chan"])
+    cells = t[t["unit_id"] != ALL].set_index(["unit_id", "chan"])["suppressed"]
+    # U1/app is hidden; within U1 (a one-way margin) and within app, a complement is too
+    assert cells[("U1", "app")]
+    assert cells.loc["U1"].sum() >= 2
+    assert cells.xs("app", level="chan").sum() >= 2
+
+
+def test_league_table_hides_units_under_the_floor():
+    df = _survey({"A": 200, "B": 200, "TINY": 2})
+    t = league_table(df, "nps").set_index("unit_id")
+    assert t.loc["TINY", "suppressed"] and np.isnan(t.loc["TINY", "estimate"])
+    assert pd.isna(t.loc["TINY", "rank"])
