@@ -8,9 +8,11 @@ Turnover is modelled as time to leaving, not as a yearly rate:
 
 * Kaplan-Meier curves of staying, by team or unit (lifelines);
 * a Cox model with **time-varying** pride (lifelines ``CoxTimeVaryingFitter``): each
-  month's risk of leaving depends on that month's pride, so pride is measured before
-  the departure it is said to explain, not averaged over a tenure that already
-  includes the decision to go.
+  month's risk of leaving depends on that month's pulse, not on pride averaged over a
+  tenure that already includes the decision to go. (The pulse is taken in the month of
+  leaving; a one-month lag is the stricter reading and gives a weaker, noisier effect.)
+  Time runs from each person's first month in the data; tenure before the panel began
+  (left truncation) is not modelled yet.
 """
 
 from __future__ import annotations
@@ -80,7 +82,10 @@ def tenure_spells(employees: pd.DataFrame) -> pd.DataFrame:
         )
     d = employees.sort_values(["employee_id", "period"]).reset_index(drop=True)
     d["event"] = d["left"].fillna(False).astype(bool).astype("int64")
-    d["start"] = d.groupby("employee_id").cumcount()
+    # calendar months since the person's first month: a gap in the pulse is a gap in the
+    # risk set, not a shorter tenure
+    month = d["period"].dt.year * 12 + d["period"].dt.month
+    d["start"] = month - month.groupby(d["employee_id"]).transform("min")
     d["stop"] = d["start"] + 1
     # nothing after the month someone left
     after = d.groupby("employee_id")["event"].cumsum().shift(fill_value=0) > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from rox_helpers.config import ELEMENTS
@@ -337,7 +338,9 @@ def unit_period_values(
         d = d.assign(_month=pd.to_datetime(d[time_col]).dt.to_period("M"))
         d = d.assign(period=period_label(d[time_col], grain))
         entry = config.codebook.get(m.column)
-        scale_max = entry.scale[1] if entry else None
+        # top-2 box cut from the declared scale, else the column's own maximum (never a
+        # group's: a group without 5s would move its own cut-off)
+        scale_max = entry.scale[1] if entry else float(pd.to_numeric(d[m.column]).max())
         if m.aggregate == "top2" and scale_max is None and m.column == "csat":
             scale_max = 5
         for (unit, period), g in d.groupby(["unit_id", "period"], observed=True):
@@ -395,18 +398,28 @@ def scorecard(
         return values.assign(index=pd.Series(dtype="float64")), pd.DataFrame(
             columns=["element", "unit_id", "period", "index", "n_measures"]
         )
-    baseline = baseline_period or sorted(values["period"].unique())[0]
-    base = values[values["period"] == baseline].groupby("measure")["value"].agg(["mean", "std"])
-    out = values.merge(
-        base.rename(columns={"mean": "baseline_mean", "std": "baseline_sd"}),
-        left_on="measure",
-        right_index=True,
-        how="left",
-    )
+    periods = sorted(values["period"].unique())
+    wanted = baseline_period or periods[0]
+    rows = []
+    for measure, g in values.groupby("measure", sort=False):
+        # the frozen baseline where at least two units report the measure; otherwise the
+        # measure's own first such period (said in ``baseline_period``)
+        units_per = g.dropna(subset=["value"]).groupby("period")["unit_id"].nunique()
+        usable = [p for p in periods if units_per.get(p, 0) >= 2]
+        chosen = wanted if wanted in usable else (usable[0] if usable else None)
+        ref = g[g["period"] == chosen]["value"]
+        rows.append(
+            {
+                "measure": measure,
+                "baseline_period": chosen,
+                "baseline_mean": ref.mean() if chosen else np.nan,
+                "baseline_sd": ref.std() if chosen else np.nan,
+            }
+        )
+    out = values.merge(pd.DataFrame(rows), on="measure", how="left")
     z = (out["value"] - out["baseline_mean"]) / out["baseline_sd"].where(out["baseline_sd"] > 0)
     z = z.where(out["higher_is_better"], -z)
     out["index"] = (50 + 10 * z).clip(0, 100)
-    out["baseline_period"] = baseline
     elements = (
         out.dropna(subset=["index"])
         .groupby(["element", "unit_id", "period"], observed=True)

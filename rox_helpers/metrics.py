@@ -206,6 +206,13 @@ def estimate(
         if weights is None
         else pd.to_numeric(weights, errors="coerce").astype("float64")
     )
+    if (w_all < 0).any():
+        raise DataValidationError(
+            f"{int((w_all < 0).sum())} negative survey weight(s)",
+            column=getattr(weights, "name", "weight"),
+            rule="weights are zero or positive",
+            fix="Correct the weight column with the client; negative weights have no meaning.",
+        )
     usable = w_all.notna() & (w_all > 0)
     y_all = scores[usable].to_numpy(dtype="float64")
     w_all = w_all[usable].to_numpy(dtype="float64")

@@ -69,3 +69,11 @@ def test_ex_drivers_equal_an_independent_least_squares_fit(loaded):
     assert out.loc["engagement", "beta"] == pytest.approx(beta[1], abs=1e-9)
     assert out.loc["tenure_months", "beta"] == pytest.approx(beta[2], abs=1e-9)
     assert out.loc["engagement", "ci_low"] < beta[1] < out.loc["engagement", "ci_high"]
+
+
+def test_gaps_in_the_pulse_are_calendar_months_not_shorter_tenure():
+    months = pd.to_datetime(["2025-01-01", "2025-02-01", "2025-04-01"])  # March missing
+    rows = [("A", "H1", "t", m, 5.0, i == 2) for i, m in enumerate(months)]
+    s = ex.tenure_spells(_panel(rows))
+    assert list(s["start"]) == [0, 1, 3] and list(s["stop"]) == [1, 2, 4]
+    assert s["event"].tolist() == [0, 0, 1]

@@ -202,3 +202,9 @@ def test_trimmed_raking_keeps_the_caps_and_says_when_they_conflict_with_the_marg
     # caps this tight cannot hold with these margins: reported, not hidden
     tight = rake(SAMPLE, MARGINS, weight="weight", trim=(0.9, 1.1))
     assert not tight.converged and tight.max_margin_error > 1e-3
+
+
+def test_negative_weights_are_refused():
+    with pytest.raises(DataValidationError) as exc:
+        nps(pd.DataFrame({"nps": [9, 3], "w": [1.0, -1.0]}), weight="w")
+    assert "negative" in exc.value.message

@@ -92,3 +92,17 @@ def test_sums_are_per_month_so_a_partial_quarter_does_not_read_as_a_fall(loaded)
     # the sample ends in October: its last quarter holds one month
     assert rev.iloc[-1] == pytest.approx(last_month)
     assert rev.iloc[-1] > 0.8 * rev.iloc[-2]
+
+
+def test_a_measure_starting_after_the_baseline_gets_its_own_first_period():
+    rows = [
+        ("values", "late", "Late", True, u, p, x, 9)
+        for p in ("P2", "P3")
+        for u, x in zip("ABC", (1.0, 2.0, 3.0), strict=True)
+    ]
+    rows += [("values", "early", "Early", True, u, "P1", x, 9)
+             for u, x in zip("ABC", (1.0, 2.0, 3.0), strict=True)]  # fmt: skip
+    measures, _ = framework.scorecard(_values(rows), baseline_period="P1")
+    late = measures[measures["measure"] == "late"]
+    assert (late["baseline_period"] == "P2").all() and late["index"].notna().all()
+    assert (measures[measures["measure"] == "early"]["baseline_period"] == "P1").all()
