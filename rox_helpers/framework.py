@@ -273,6 +273,16 @@ def setup_findings(
 # --------------------------------------------------------------------------------------
 
 TIME_COLUMN = {"cx_survey": "date", "employees": "period", "units": "period"}
+VALUE_COLUMNS = (
+    "element",
+    "measure",
+    "label",
+    "higher_is_better",
+    "unit_id",
+    "period",
+    "value",
+    "n",
+)
 
 
 def period_label(when: pd.Series, grain: str = "quarter") -> pd.Series:
@@ -362,19 +372,7 @@ def unit_period_values(
                     "n": int(g[m.column].notna().sum()),
                 }
             )
-    values = pd.DataFrame(
-        rows,
-        columns=[
-            "element",
-            "measure",
-            "label",
-            "higher_is_better",
-            "unit_id",
-            "period",
-            "value",
-            "n",
-        ],
-    )
+    values = pd.DataFrame(rows, columns=list(VALUE_COLUMNS))
     return values, pd.DataFrame(skipped, columns=["element", "measure", "reason"])
 
 

@@ -195,16 +195,7 @@ def compare_to_rest(
         a = metric(df[inside], name, column=column, weight=weight).iloc[0]
         b = metric(df[~inside], name, column=column, weight=weight).iloc[0]
         diff = a["estimate"] - b["estimate"]
-        se = float(np.hypot(a["se"], b["se"]))
-        if spec.kind == "mean":
-            # Welch's t with Welch-Satterthwaite degrees of freedom
-            va, vb = a["se"] ** 2, b["se"] ** 2
-            dof = (va + vb) ** 2 / (va**2 / max(a["n"] - 1, 1) + vb**2 / max(b["n"] - 1, 1))
-            p = float(2 * stats.t.sf(abs(diff) / se, dof)) if se > 0 else np.nan
-            test = "Welch t"
-        else:
-            p = float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else np.nan
-            test = "z (linearised)"
+        se, p, test = _difference_test(spec.kind, a, b)
         rows.append(
             {
                 by: level,
@@ -217,6 +208,23 @@ def compare_to_rest(
         )
     cols = [by, "estimate", "difference", "se_difference", "test", "p_value"]
     return _with_bh(pd.DataFrame(rows, columns=cols), alpha)
+
+
+def _difference_test(kind: str, a, b) -> tuple[float, float, str]:
+    """SE, two-sided p and test name for the difference of two independent estimates.
+
+    Means: Welch's t with Welch-Satterthwaite degrees of freedom. NPS and shares: a z-test
+    on the linearised standard errors (the trinomial variance for NPS).
+    """
+    se = float(np.hypot(a["se"], b["se"]))
+    diff = a["estimate"] - b["estimate"]
+    if not se > 0:
+        return se, float("nan"), ""
+    if kind == "mean":
+        va, vb = a["se"] ** 2, b["se"] ** 2
+        dof = (va + vb) ** 2 / (va**2 / max(a["n"] - 1, 1) + vb**2 / max(b["n"] - 1, 1))
+        return se, float(2 * stats.t.sf(abs(diff) / se, dof)), "Welch t"
+    return se, float(2 * stats.norm.sf(abs(diff) / se)), "z (linearised)"
 
 
 def _with_bh(out: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -329,15 +337,7 @@ def compare_periods(
     rows = []
     for prev, cur in zip(per.iloc[:-1].itertuples(), per.iloc[1:].itertuples(), strict=True):
         change = cur.estimate - prev.estimate
-        se = float(np.hypot(cur.se, prev.se))
-        if not se > 0:
-            p = np.nan
-        elif spec.kind == "mean":
-            va, vb = cur.se**2, prev.se**2
-            dof = (va + vb) ** 2 / (va**2 / max(cur.n - 1, 1) + vb**2 / max(prev.n - 1, 1))
-            p = float(2 * stats.t.sf(abs(change) / se, dof))
-        else:
-            p = float(2 * stats.norm.sf(abs(change) / se))
+        se, p, _ = _difference_test(spec.kind, cur._asdict(), prev._asdict())
         rows.append(
             {
                 "period": getattr(cur, period),

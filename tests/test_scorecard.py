@@ -9,19 +9,7 @@ from rox_helpers import framework
 
 
 def _values(rows):
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "element",
-            "measure",
-            "label",
-            "higher_is_better",
-            "unit_id",
-            "period",
-            "value",
-            "n",
-        ],
-    )
+    return pd.DataFrame(rows, columns=list(framework.VALUE_COLUMNS))
 
 
 def test_baseline_average_scores_50_and_direction_is_respected():
