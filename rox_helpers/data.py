@@ -145,12 +145,6 @@ class EngagementData:
         ]
         return pd.DataFrame(rows, columns=["table", "reason", "rows"])
 
-    def problems_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            [p.as_dict() for p in self.problems],
-            columns=["severity", "table", "file", "column", "rule", "n_rows", "message", "fix"],
-        )
-
 
 # --------------------------------------------------------------------------------------
 # Mapping

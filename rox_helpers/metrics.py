@@ -147,12 +147,6 @@ def linearised_se(
     return mean, float(np.sqrt(n / (n - 1) * np.sum(x**2)))
 
 
-def weighted_mean_se(y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
-    """Weighted mean and its linearisation SE for a whole (one-stage) sample."""
-    y = np.asarray(y, dtype="float64")
-    return linearised_se(y, np.ones_like(y) if w is None else np.asarray(w, "float64"))
-
-
 def _interval(
     spec: MetricSpec, mean: float, se: float, n_eff: float, level: float
 ) -> tuple[float, float]:
