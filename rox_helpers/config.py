@@ -23,6 +23,8 @@ from rox_helpers.errors import ConfigError, Problem
 from rox_helpers.schemas import CANONICAL, TABLES
 
 ELEMENTS = ("pride", "influencers", "behaviours", "values", "results")
+#: measures computed by the workbook itself (not read from a column), usable in linkage paths
+DERIVED_MEASURES = {"influencer_pride": "influencers"}
 FORMAT_BY_SUFFIX = {
     ".csv": "csv",
     ".txt": "csv",
@@ -123,6 +125,15 @@ class Measure(_Model):
     higher_is_better: bool = True
     label: str | None = None
     aggregate: Literal["mean", "nps", "top2", "share", "sum", "count", "rate"] = "mean"
+    where: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="keep only rows whose column holds one of these values, e.g. "
+        "{team: [front_desk]} for front-desk turnover",
+    )
+
+    def allowed(self, column: str) -> list[str]:
+        v = self.where[column]
+        return [v] if isinstance(v, str) else list(v)
 
 
 class Outcome(_Model):
@@ -209,9 +220,36 @@ class Measurement(_Model):
 
 
 class Hypothesis(_Model):
+    """A claim to test: the effect of ``measures[0]`` on ``measures[-1]``."""
+
     id: str
     statement: str
-    measures: list[str] = Field(min_length=1)
+    measures: list[str] = Field(min_length=2)
+    expected_sign: Literal["+", "-"] | None = Field(
+        default=None, description="the direction the statement claims (+ raises, - lowers)"
+    )
+
+
+class Linkage(_Model):
+    """The ROX linkage model: which measure drives which, at what grain and lag."""
+
+    grain: Literal["month", "quarter", "year"] = "quarter"
+    paths: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="child measure -> its hypothesised parents (measure names); empty: each "
+        "element's measures on the first measure of every earlier element",
+    )
+    lags: dict[str, Literal[0, 1]] = Field(
+        default_factory=dict, description="child measure -> lag of its parents in periods"
+    )
+    default_lag: Literal[0, 1] = 1
+    min_reliability: float = Field(default=0.5, ge=0, le=1)
+    n_boot: int = Field(default=499, ge=0)
+    respondent_controls: list[str] | None = Field(
+        default=None,
+        description="survey columns held constant in respondent-level equations (default: "
+        "every rated attribute of the codebook in the survey)",
+    )
 
 
 class Scenario(_Model):
@@ -239,6 +277,7 @@ class EngagementConfig(_Model):
     codebook: dict[str, CodebookEntry] = Field(default_factory=dict)
     hypotheses: list[Hypothesis] = Field(default_factory=list)
     scenarios: list[Scenario] = Field(default_factory=list)
+    linkage: Linkage = Linkage()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> EngagementConfig:
@@ -268,11 +307,53 @@ class EngagementConfig(_Model):
                     )
         if self.outcome.table not in declared and declared:
             problems.append(f"outcome.table: table {self.outcome.table!r} is not declared")
+        problems += self._linkage_problems()
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
+    def _linkage_problems(self) -> list[str]:
+        known = {m.name for _, m in self.measures()} | set(DERIVED_MEASURES)
+        problems = []
+
+        def check(name: str, where: str) -> None:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(f"{where}: {name!r} is not a measure of any element{hint}")
+
+        for child, parents in self.linkage.paths.items():
+            check(child, f"linkage.paths.{child}")
+            for p in parents:
+                check(p, f"linkage.paths.{child}")
+                if p == child:
+                    problems.append(
+                        f"linkage.paths.{child}: a measure cannot be its own parent (a lagged "
+                        "outcome inside a fixed-effects regression is biased, Nickell 1981); "
+                        "remove it"
+                    )
+        for child in self.linkage.lags:
+            check(child, f"linkage.lags.{child}")
+        for i, h in enumerate(self.hypotheses):
+            for name in h.measures:
+                check(name, f"hypotheses.{i}.measures")
+        if not problems and self.linkage.paths:
+            import networkx as nx
+
+            g = nx.DiGraph((p, c) for c, ps in self.linkage.paths.items() for p in ps)
+            if not nx.is_directed_acyclic_graph(g):
+                cycle = " -> ".join(a for a, _ in nx.find_cycle(g))
+                problems.append(
+                    f"linkage.paths: the paths form a loop ({cycle}); the chain must run one "
+                    "way; a feedback is tested by the lead test, not declared"
+                )
+        return problems
+
     # Convenience -----------------------------------------------------------------
+    def measure(self, name: str) -> tuple[str, Measure] | None:
+        """(element, measure) of a measure name, or None."""
+        return next(((e, m) for e, m in self.measures() if m.name == name), None)
+
     def measures(self) -> list[tuple[str, Measure]]:
         """(element, measure) pairs in element order."""
         return [(e, m) for e in ELEMENTS for m in self.elements.get(e, [])]

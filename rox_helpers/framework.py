@@ -292,22 +292,80 @@ def period_label(when: pd.Series, grain: str = "quarter") -> pd.Series:
     return when.dt.to_period(freq).astype("str")
 
 
-def _aggregate(values: pd.Series, how: str, scale_max: float | None) -> float:
-    v = pd.to_numeric(values, errors="coerce").dropna()
-    if v.empty:
-        return float("nan")
-    if how == "nps":
-        return float(100 * ((v >= 9).mean() - (v <= 6).mean()))
-    if how == "top2":
-        top = (scale_max if scale_max is not None else v.max()) - 1
-        return float((v >= top).mean())
-    if how in ("share", "rate", "mean"):
-        return float(v.mean())
-    if how == "sum":
-        return float(v.sum())
-    if how == "count":
-        return float(len(v))
-    raise ValueError(how)
+def _scale_max(config, m) -> float | None:
+    entry = config.codebook.get(m.column)
+    if entry is not None:
+        return float(entry.scale[1])
+    return 5.0 if m.column == "csat" else None
+
+
+def measure_rows(
+    tables: dict[str, pd.DataFrame], config, m, *, grain: str = "quarter"
+) -> tuple[pd.DataFrame | None, str]:
+    """The row-level values behind one measure: ``unit_id, period, month, person, x``.
+
+    ``x`` is what the cell aggregate averages: 100 / 0 / -100 for a promoter, passive and
+    detractor (``nps``), 1/0 for the top-2 box (cut from the declared scale, else the
+    column's own maximum -- never a group's), the value itself otherwise. ``person`` is the
+    employee (employees table) so the anonymity floor can count people. Rows outside the
+    measure's ``where`` filter are dropped. Returns ``(None, reason)`` when the measure has no
+    unit and period grain.
+    """
+    df = tables.get(m.table)
+    time_col = TIME_COLUMN.get(m.table)
+    if df is None:
+        return None, f"table {m.table} not available"
+    if m.column not in df.columns:
+        return None, f"column {m.column} not in {m.table}"
+    if time_col is None or "unit_id" not in df.columns or time_col not in df.columns:
+        return None, f"{m.table} has no unit and period: reported for the chain only"
+    missing = [c for c in m.where if c not in df.columns]
+    if missing:
+        return None, f"filter column {missing[0]} not in {m.table}"
+    keep = df["unit_id"].notna() & df[time_col].notna()
+    for col in m.where:
+        keep &= df[col].astype("string").isin(m.allowed(col)).fillna(False)
+    d = df.loc[keep]
+    when = pd.to_datetime(d[time_col])
+    x = pd.to_numeric(d[m.column].astype("Float64"), errors="coerce").astype("float64")
+    if m.aggregate == "nps":
+        x = 100.0 * ((x >= 9).astype(float) - (x <= 6).astype(float)).where(x.notna())
+    elif m.aggregate == "top2":
+        top = _scale_max(config, m)
+        top = float(x.max()) if top is None else top
+        x = (x >= top - 1).astype(float).where(x.notna())
+    out = pd.DataFrame(
+        {
+            "unit_id": d["unit_id"].astype("string"),
+            "period": period_label(when, grain),
+            "month": when.dt.to_period("M").astype("str"),
+            "person": d["employee_id"] if "employee_id" in d.columns else pd.NA,
+            "x": x,
+        }
+    )
+    return out.dropna(subset=["x"]), ""
+
+
+def aggregate_rows(rows: pd.DataFrame, how: str) -> pd.DataFrame:
+    """Cell values from :func:`measure_rows`: ``unit_id, period, value, n, people``.
+
+    Sums and counts are per month observed in the period, so a partial first or last period
+    compares with full ones; means, shares and NPS need no such care.
+    """
+    g = rows.groupby(["unit_id", "period"], observed=True, sort=True)
+    out = g.agg(
+        mean=("x", "mean"),
+        total=("x", "sum"),
+        n=("x", "size"),
+        months=("month", "nunique"),
+        people=("person", "nunique"),
+    ).reset_index()
+    if how in ("sum", "count"):
+        base = out["total"] if how == "sum" else out["n"].astype(float)
+        out["value"] = base / out["months"]
+    else:
+        out["value"] = out["mean"]
+    return out[["unit_id", "period", "value", "n", "people"]]
 
 
 def unit_period_values(
@@ -319,8 +377,7 @@ def unit_period_values(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each configured measure per unit and period, and the measures that have no unit grain.
 
-    Sums and counts are per month observed in the period, so a partial first or last
-    period compares with full ones; means, shares and NPS need no such care.
+    A cell of an employee measure with fewer than ``anonymity_floor`` people is left out.
 
     Returns
     -------
@@ -328,51 +385,29 @@ def unit_period_values(
         ``values``: ``element, measure, label, higher_is_better, unit_id, period, value, n``.
         ``skipped``: ``element, measure, reason`` (no unit or time column, not loaded).
     """
-    rows, skipped = [], []
+    parts, skipped = [], []
     for element, m in config.measures():
-        df = tables.get(m.table)
-        time_col = TIME_COLUMN.get(m.table)
-        reason = ""
-        if df is None:
-            reason = f"table {m.table} not available"
-        elif m.column not in df.columns:
-            reason = f"column {m.column} not in {m.table}"
-        elif time_col is None or "unit_id" not in df.columns or time_col not in df.columns:
-            reason = f"{m.table} has no unit and period: reported for the chain only"
-        if reason:
+        rows, reason = measure_rows(tables, config, m, grain=grain)
+        if rows is None:
             skipped.append({"element": element, "measure": m.name, "reason": reason})
             continue
-        d = df[["unit_id", time_col, m.column, *(["employee_id"] if "employee_id" in df else [])]]
-        d = d.dropna(subset=["unit_id", time_col])
-        # keep the timestamp apart: the time column may itself be called "period"
-        d = d.assign(_month=pd.to_datetime(d[time_col]).dt.to_period("M"))
-        d = d.assign(period=period_label(d[time_col], grain))
-        entry = config.codebook.get(m.column)
-        # top-2 box cut from the declared scale, else the column's own maximum (never a
-        # group's: a group without 5s would move its own cut-off)
-        scale_max = entry.scale[1] if entry else float(pd.to_numeric(d[m.column]).max())
-        if m.aggregate == "top2" and scale_max is None and m.column == "csat":
-            scale_max = 5
-        for (unit, period), g in d.groupby(["unit_id", "period"], observed=True):
-            people = g["employee_id"].nunique() if "employee_id" in g else len(g)
-            if m.table == "employees" and people < anonymity_floor:
-                continue
-            rows.append(
-                {
-                    "element": element,
-                    "measure": m.name,
-                    "label": m.label or m.name,
-                    "higher_is_better": m.higher_is_better,
-                    "unit_id": unit,
-                    "period": period,
-                    "value": _aggregate(g[m.column], m.aggregate, scale_max)
-                    # sums and counts per month observed: a partial quarter (data starting or
-                    # ending mid-quarter) must not read as a fall
-                    / (g["_month"].nunique() if m.aggregate in ("sum", "count") else 1),
-                    "n": int(g[m.column].notna().sum()),
-                }
+        cells = aggregate_rows(rows, m.aggregate)
+        if m.table == "employees":
+            cells = cells[cells["people"] >= anonymity_floor]
+        parts.append(
+            cells.assign(
+                element=element,
+                measure=m.name,
+                label=m.label or m.name,
+                higher_is_better=m.higher_is_better,
             )
-    values = pd.DataFrame(rows, columns=list(VALUE_COLUMNS))
+        )
+    values = (
+        pd.concat(parts, ignore_index=True)[list(VALUE_COLUMNS)]
+        if parts
+        else pd.DataFrame(columns=list(VALUE_COLUMNS))
+    )
+    values["n"] = values["n"].astype("int64")
     return values, pd.DataFrame(skipped, columns=["element", "measure", "reason"])
 
 

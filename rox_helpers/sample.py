@@ -24,14 +24,18 @@ def ensure_sample_data(
 
     Returns ``(data_dir, generated)``.
     """
-    from rox_helpers.synthetic import SampleSize, generate_sample
+    from rox_helpers.synthetic import GENERATOR_VERSION, SampleSize, generate_sample
 
     root = Path(engagement)
     cfg = load_engagement_config(root)
     seed = cfg.seed if seed is None else seed
     size = size or SampleSize()
     data_dir = root / "data"
-    want = {"seed": seed, "generator": __version__, "size": repr(size)}
+    want = {
+        "seed": seed,
+        "generator": f"{__version__}/{GENERATOR_VERSION}",
+        "size": repr(size),
+    }
     stamp = data_dir / STAMP
     if not force and stamp.is_file():
         try:

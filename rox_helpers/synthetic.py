@@ -54,7 +54,9 @@ constants and are copied into ``ground_truth.json["causal_model"]``.
 
        pride = 4.6 + 0.45 q_h + u_i + team_j + 0.25 [tenure < 3] + s_ht
                + fb * (occupancy_{h,t-1} - 0.72) / 0.10 + e,
-       u_i ~ N(0, 0.65), s_ht ~ N(0, 0.15), e ~ N(0, 0.55)
+       u_i ~ N(0, 0.65), e ~ N(0, 0.55),
+       s_ht = 0.8 s_h,t-1 + N(0, 0.3 * sqrt(1 - 0.8^2))   (a hotel's pride climate: AR(1),
+                                                       stationary SD 0.3, e.g. a new manager)
 
    ``fb`` is the feedback coefficient (``0.30`` when ``feedback=True``, else ``0``).
 3. **Critical behaviours** (per employee-month, depend on the *measured* pride):
@@ -119,6 +121,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadstat
+from scipy.special import ndtr
 
 __all__ = [
     "ATTRIBUTES",
@@ -133,7 +136,7 @@ __all__ = [
     "generate_sample",
 ]
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"
 
 # --------------------------------------------------------------------------------------------
 # Vocabulary
@@ -318,7 +321,8 @@ SEGMENTS: tuple[Segment, ...] = (
 PRIDE_INTERCEPT = 4.6
 PRIDE_PER_QUALITY = 0.45
 PRIDE_EMPLOYEE_SD = 0.65
-PRIDE_HOTEL_MONTH_SD = 0.15
+PRIDE_HOTEL_MONTH_SD = 0.30  # stationary SD of the hotel's monthly pride climate
+PRIDE_HOTEL_AR = 0.8  # month-to-month persistence of that climate
 PRIDE_NOISE_SD = 0.55
 PRIDE_NEW_HIRE = 0.25
 PRIDE_TEAM = (0.0, -0.15, -0.05, -0.10, 0.35)
@@ -687,6 +691,7 @@ def generate_sample(
         "realised": round(float(cust.consent_analytics.mean()), 6),
     }
     truth["uplift"] = _uplift_truth(trips, cust, cal)
+    truth["linkage"] = _linkage_truth(staff, trips, cal)
     truth["survey"] = {
         "planted_pii": pii,
         "foreign_language": foreign,
@@ -1001,6 +1006,8 @@ def _simulate_staff(
         return np.where(den > 0, num / np.maximum(den, 1), fallback)
 
     desk_mean = np.zeros((nh, nt))
+    fcr_fd_ht = np.zeros((nh, nt))
+    turn_fd_ht = np.zeros((nh, nt))
     shift = np.zeros((nh, nt, len(ATTRIBUTES)))
     occupancy = np.zeros((nh, nt))
     turnover = np.zeros((nh, nt))
@@ -1030,9 +1037,13 @@ def _simulate_staff(
             "left_day",
         )
     }
+    hm_shock = rng.normal(0, PRIDE_HOTEL_MONTH_SD, nh)  # stationary start
     for t in range(nt):
         occ_prev = occupancy[:, t - 1] if t > 0 else np.full(nh, OCC_TARGET)
-        hm_shock = rng.normal(0, PRIDE_HOTEL_MONTH_SD, nh)
+        if t > 0:
+            hm_shock = PRIDE_HOTEL_AR * hm_shock + rng.normal(
+                0, PRIDE_HOTEL_MONTH_SD * math.sqrt(1 - PRIDE_HOTEL_AR**2), nh
+            )
         latent = (
             PRIDE_INTERCEPT
             + PRIDE_PER_QUALITY * q[slot_hotel]
@@ -1100,6 +1111,7 @@ def _simulate_staff(
         turn_fd = hotel_mean(left.astype(float), fd, np.zeros(nh))
         pride_hk = hotel_mean(pride, hk, pride_all)
         turnover[:, t] = hotel_mean(left.astype(float), all_mask, np.zeros(nh))
+        fcr_fd_ht[:, t], turn_fd_ht[:, t] = fcr_fd, turn_fd
         desk_mean[:, t] = np.clip(
             DESK_BASE
             + DESK_PER_FCR * (fcr_fd - 0.75)
@@ -1151,7 +1163,13 @@ def _simulate_staff(
         adr=adr,
         turnover=turnover,
         nps_expected=nps_exp,
-        extras={"slot_hotel": slot_hotel, "slot_team": slot_team, "n_emp": next_emp},
+        extras={
+            "slot_hotel": slot_hotel,
+            "slot_team": slot_team,
+            "n_emp": next_emp,
+            "fcr_front_desk": fcr_fd_ht,
+            "turnover_front_desk": turn_fd_ht,
+        },
     )
 
 
@@ -1514,14 +1532,10 @@ def _simulate_trips(
         dur = np.maximum(np.round(dur, 1), 0.3)
         # ratings for every trip (only meaningful for stays)
         halo = cust.rater[c] + rng.normal(0, HALO_STAY_SD, m)
-        lat = (
-            att_base[None, :]
-            + staff.shift[hotel, t, :]
-            + HALO_LOADING * halo[:, None]
-            + rng.normal(0, ATT_NOISE_SD, (m, len(ATTRIBUTES)))
-        )
-        lat[:, _A["checkin_speed"]] += CHECKIN_SPEED_PER_MINUTE * dur
-        lat[:, _A["booking_ease"]] += ease[chan]
+        mu = att_base[None, :] + staff.shift[hotel, t, :] + HALO_LOADING * halo[:, None]
+        mu[:, _A["checkin_speed"]] += CHECKIN_SPEED_PER_MINUTE * dur
+        mu[:, _A["booking_ease"]] += ease[chan]
+        lat = mu + rng.normal(0, ATT_NOISE_SD, (m, len(ATTRIBUTES)))
         ratings = np.clip(np.round(lat), 1, 10).astype(np.int8)
         w = np.where(business[:, None], w_bus[None, :], w_lei[None, :])
         nps_lat = (
@@ -1569,6 +1583,7 @@ def _simulate_trips(
                 "mobile": mobile,
                 "dur": dur,
                 "ratings": ratings,
+                "rating_mu": mu.astype(np.float32),
                 "nps": nps,
                 "nps_lat": nps_lat,
                 "csat": csat,
@@ -2398,7 +2413,8 @@ def _causal_model_truth() -> dict[str, Any]:
             "intercept": PRIDE_INTERCEPT,
             "per_management_quality": PRIDE_PER_QUALITY,
             "employee_random_effect_sd": PRIDE_EMPLOYEE_SD,
-            "hotel_month_shock_sd": PRIDE_HOTEL_MONTH_SD,
+            "hotel_month_climate_sd": PRIDE_HOTEL_MONTH_SD,
+            "hotel_month_climate_ar1": PRIDE_HOTEL_AR,
             "noise_sd": PRIDE_NOISE_SD,
             "new_hire_bonus_tenure_lt_3": PRIDE_NEW_HIRE,
             "team_effects": dict(zip(TEAMS, PRIDE_TEAM, strict=True)),
@@ -2495,6 +2511,140 @@ def _causal_model_truth() -> dict[str, Any]:
             "p_no_show": P_NO_SHOW,
             "p_post_stay_contact": P_POST_STAY,
         },
+    }
+
+
+def _rating_slope(mu: np.ndarray) -> np.ndarray:
+    """d E[clip(round(mu + e), 1, 10)] / d mu for e ~ N(0, ATT_NOISE_SD): the integer rating
+    moves with its latent mean except where rounding and the 1-10 clip hold it."""
+    cuts = np.arange(1.5, 10.0, 1.0)
+    z = (cuts[None, :] - np.asarray(mu, dtype=np.float64)[:, None]) / ATT_NOISE_SD
+    return (np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi) / ATT_NOISE_SD).sum(1)
+
+
+def _linkage_truth(staff: _Staff, trips: dict[str, np.ndarray], cal: _Calendar) -> dict:
+    """True effects at the level the ROX linkage model estimates them (unit x period means).
+
+    Each value is the change in a unit-period aggregate per unit change in its parent's
+    aggregate, averaged over the data the generator produced (an average marginal effect of
+    the structural equations above): e.g. front-line greeting share per pride point is
+    ``0.55 * mean(g (1 - g))`` over front-line employee-months. Effects named here are the
+    direct effects of the paths declared in the sample's engagement.yml (``linkage.paths``);
+    a listed parent with value 0 has no direct path in the generator.
+    """
+    team = staff.team
+    gf = (team == TEAMS.index("front_desk")) | (team == TEAMS.index("food_beverage"))
+    fd = team == TEAMS.index("front_desk")
+    g, f = staff.greet, staff.fcr
+    p_leave = _expit(
+        TURN_INTERCEPT
+        + TURN_PER_PRIDE * (staff.pride - 4.5)
+        + np.asarray(TURN_TEAM)[team]
+        + TURN_NEW_HIRE * (staff.tenure < 6)
+    )
+    stay = trips["outcome"] == 3
+    mu = trips["rating_mu"][stay]
+    slope = {a: float(_rating_slope(mu[:, _A[a]]).mean()) for a in ATTRIBUTES}
+    # check-in minutes of a hotel-month: (1 - mobile share) * desk time + mobile share * 1.6,
+    # a multiplicative mechanism; at the unit-quarter level the truth is the within-unit
+    # linear projection of the expected minutes on the declared parents (hotel-quarter means,
+    # hotel and quarter effects), which is what the linear panel model estimates
+    nh, nt = staff.desk_mean.shape
+    key = trips["hotel"][stay] * nt + trips["t"][stay]
+    cnt = np.bincount(key, minlength=nh * nt).reshape(nh, nt)
+    mob = np.bincount(key, weights=trips["mobile"][stay], minlength=nh * nt).reshape(nh, nt)
+    m_ht = np.where(cnt > 0, mob / np.maximum(cnt, 1), 0.0)
+    exp_min = np.where(cnt > 0, (1 - m_ht) * staff.desk_mean + m_ht * MOBILE_MEAN, np.nan)
+    quarter = np.array([int(lbl[:4]) * 4 + (int(lbl[5:7]) - 1) // 3 for lbl in cal.labels])
+    qs = np.unique(quarter)
+
+    def q_mean(a: np.ndarray) -> np.ndarray:
+        return np.stack([np.nanmean(a[:, quarter == qq], axis=1) for qq in qs], axis=1)
+
+    def within_fit(y: np.ndarray, *xs: np.ndarray) -> np.ndarray:
+        hh, qq = np.meshgrid(np.arange(nh), np.arange(len(qs)), indexing="ij")
+        ok = np.isfinite(y).ravel()
+        X = np.column_stack(
+            [
+                *(x.ravel() for x in xs),
+                (hh.ravel()[:, None] == np.arange(1, nh)[None, :]),
+                (qq.ravel()[:, None] == np.arange(1, len(qs))[None, :]),
+                np.ones(nh * len(qs)),
+            ]
+        ).astype(np.float64)[ok]
+        return np.linalg.lstsq(X, y.ravel()[ok], rcond=None)[0][: len(xs)]
+
+    mins = within_fit(
+        q_mean(exp_min),
+        q_mean(staff.extras["fcr_front_desk"]),
+        q_mean(staff.extras["turnover_front_desk"]),
+        q_mean(m_ht),
+    )
+
+    # NPS (promoters - detractors, x100) of a stay given its ratings: noise N(0, 1) on the
+    # latent score; its best linear fit on all ten ratings with hotel and quarter effects
+    # over every stay is what a respondent-level regression on the ratings estimates
+    r = trips["ratings"][stay].astype(np.float64)
+    w = np.where(
+        trips["business"][stay][:, None],
+        np.array([DRIVER_WEIGHTS["business"][a] for a in ATTRIBUTES])[None, :],
+        np.array([DRIVER_WEIGHTS["leisure"][a] for a in ATTRIBUTES])[None, :],
+    )
+    lat = NPS_INTERCEPT + ((r - NPS_CENTER) * w).sum(1)
+    target = 100 * (ndtr(lat - 8.5) - ndtr(6.5 - lat))
+    cell_h = trips["hotel"][stay]
+    cell_q = quarter[trips["t"][stay]]
+    X = np.column_stack(
+        [
+            r,
+            (cell_h[:, None] == np.arange(1, nh)[None, :]).astype(np.float64),
+            (cell_q[:, None] == np.unique(cell_q)[None, 1:]).astype(np.float64),
+            np.ones(len(r)),
+        ]
+    )
+    beta = np.linalg.lstsq(X, target, rcond=None)[0][: len(ATTRIBUTES)]
+    nps_per = dict(zip(ATTRIBUTES, beta.tolist(), strict=True))
+
+    def edge(child, parent, value, how):
+        return {"child": child, "parent": parent, "value": round(float(value), 6), "how": how}
+
+    effects = [
+        edge("greet_front_line", "pride", GREET_PER_PRIDE * np.mean(g[gf] * (1 - g[gf])),
+             "0.55 * mean g(1-g), front desk and food & beverage employee-months"),
+        edge("fcr_front_desk", "pride", FCR_PER_PRIDE * np.mean(f[fd] * (1 - f[fd])),
+             "0.40 * mean f(1-f), front-desk employee-months"),
+        edge("front_desk_turnover", "pride", TURN_PER_PRIDE * np.mean(p_leave[fd] * (1 - p_leave[fd])),
+             "-0.75 * mean p(1-p) of the monthly leaving probability, front desk"),
+        edge("cleanliness", "pride", CLEAN_PER_HK_PRIDE * slope["cleanliness"],
+             "0.8 rating points per housekeeping pride point x rating slope (rounding, clip)"),
+        edge("staff_friendliness", "greet_front_line", STAFF_PER_GREET * slope["staff_friendliness"],
+             "5.0 rating points per front-line greeting share x rating slope"),
+        edge("staff_friendliness", "pride", 0.0, "no direct path (only through greeting)"),
+        *(
+            edge("checkin_minutes", parent, value, "within-unit linear projection of "
+                 "E[minutes] = (1 - mobile share) x desk time(-8 per FCR, +12 per front-desk "
+                 "turnover) + mobile share x 1.6 on the three parents")
+            for parent, value in zip(
+                ("fcr_front_desk", "front_desk_turnover", "mobile_checkin_share"), mins,
+                strict=True,
+            )
+        ),
+        edge("checkin_speed", "checkin_minutes", CHECKIN_SPEED_PER_MINUTE * slope["checkin_speed"],
+             "-0.40 rating points per minute x rating slope"),
+        *(
+            edge("nps", a, nps_per[a], "linear fit of E[NPS | ratings] on all ten ratings, "
+                 "hotel and quarter effects, over all stays")
+            for a in ("checkin_speed", "cleanliness", "staff_friendliness")
+        ),
+    ]  # fmt: skip
+    return {
+        "grain": "quarter",
+        "effects": effects,
+        "rating_slope": slope,
+        "nps_per_rating_point": nps_per,
+        "note": "direct effects of the sample's declared paths; the chain's totals are sums "
+        "of products along the paths; occupancy and revenue links have no value at this level "
+        "(occupancy follows an expected-service reputation, not the surveyed NPS)",
     }
 
 

@@ -419,7 +419,9 @@ def test_feedback_creates_reverse_causation(small, small_feedback):
     assert size > 0
     on, off = within_slope(small_feedback), within_slope(small)
     assert on > off + 1.5
-    assert abs(on - size / 0.10) < 1.5
+    # the persistent hotel pride climate also ties pride to last month's occupancy (through
+    # service and reputation) in both samples; the feedback adds its own slope on top
+    assert abs((on - off) - size / 0.10) < 1.5, (on, off)
 
 
 def test_segments_differ_in_behaviour_not_demographics(small):

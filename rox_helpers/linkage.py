@@ -1,0 +1,897 @@
+"""The ROX linkage model: how a change in one element moves the others, and how far to trust it.
+
+The chain runs pride -> influencers -> behaviours -> values -> results. Each measure named in
+``linkage.paths`` is regressed on all of its hypothesised parents; the direct effects form a
+linear path model whose indirect and total effects are sums of products along the paths.
+
+Where each link is estimated
+----------------------------
+* **Unit x period panel** (quarter by default): the cell mean of each measure, weighted by
+  the child's base, with unit and period fixed effects, parents lagged ``lag`` periods. The
+  evidence is *within-unit change*: a hotel's pride rising against its own average, not a
+  comparison of good and bad hotels.
+* **Respondent level**, when a survey measure is explained by other measures of the same
+  survey (NPS on the rated attributes): cell means of a few dozen answers are mostly noise,
+  and the answers' shared halo would bias a regression of one mean on another; the link is
+  fitted on the answers themselves, with unit and period fixed effects and every other rated
+  attribute held constant (so the halo does not flow through the attributes left out).
+
+Uncertainty: one joint cluster bootstrap over units (units resampled whole, each copy with
+its own id and fixed effect; lags are built within a unit, so a copy keeps its own history),
+re-estimating every equation in each replicate, so the intervals of indirect and total
+effects carry the covariance of their links. With fewer than ``WILD_BELOW`` units a wild
+cluster bootstrap (Webb's six-point weights, one draw per unit shared by all equations)
+replaces it.
+
+Checks that guard the claim
+---------------------------
+* reliability of each unit-period mean (ICC(1), ICC(2), and the within-unit reliability that
+  matters under fixed effects); a parent whose means are mostly noise is flagged, its effect
+  attenuated;
+* a lead test per panel link: does next period's parent "predict" this period's child?
+  (a feedback from the child to the parent, or anticipation), Benjamini-Hochberg across links;
+* the Mundlak variant: the between-unit association beside the within-unit effect;
+* no lagged outcome among the regressors (Nickell bias; refused in the configuration).
+
+Effects are linear approximations in raw units (NPS points per minute of check-in time) and
+hold for changes within the range the data has seen; :func:`what_if` says when a request
+leaves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from rox_helpers.config import DERIVED_MEASURES, ELEMENTS, EngagementConfig
+from rox_helpers.errors import RoxError
+from rox_helpers.framework import aggregate_rows, measure_rows
+
+__all__ = [
+    "WILD_BELOW",
+    "LinkageModel",
+    "Panel",
+    "build_panel",
+    "default_paths",
+    "fit_linkage",
+    "reliability",
+    "test_hypotheses",
+    "what_if",
+]
+
+#: below this many units the pairs cluster bootstrap is unreliable: wild cluster bootstrap
+WILD_BELOW = 30
+RESPONDENT_TABLES = ("cx_survey",)
+_WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
+
+
+# --------------------------------------------------------------------------------------
+# The panel
+# --------------------------------------------------------------------------------------
+@dataclass
+class Panel:
+    """Unit x period cells and, for survey measures, the answers behind them.
+
+    ``cells``: ``unit_id, period, t`` and per measure its value and its base ``n__<measure>``.
+    ``respondents``: one row per survey answer (``unit_id, period, t, weight`` and the
+    row-level value of each survey measure and control), or None.
+    """
+
+    cells: pd.DataFrame
+    respondents: pd.DataFrame | None
+    measures: pd.DataFrame  # name, element, label, table, level, higher_is_better
+    reliability: pd.DataFrame
+    grain: str
+    periods: list[str]
+    controls: list[str] = field(default_factory=list)
+
+    def info(self, name: str) -> pd.Series:
+        return self.measures.set_index("name").loc[name]
+
+
+def default_paths(config: EngagementConfig) -> dict[str, list[str]]:
+    """Each element's measures on the first measure of every earlier element."""
+    heads, paths = [], {}
+    for element in ELEMENTS:
+        ms = [m.name for m in config.elements.get(element, [])]
+        if not ms:
+            continue
+        for name in ms:
+            if heads:
+                paths[name] = list(heads)
+        heads.append(ms[0])
+    return paths
+
+
+def reliability(rows: pd.DataFrame) -> dict[str, float]:
+    """ICC(1), ICC(2) and within-unit reliability of cell means from row-level values.
+
+    ``rows``: ``unit_id, period, x`` (one row per answer or per person). ICC(2) is the
+    reliability of a cell mean (one-way ANOVA across cells: (MSB - MSW) / MSB); the
+    within-unit reliability is the share of the variance of cell means around their unit's
+    average that is not sampling noise -- what a fixed-effects model sees.
+    """
+    cell = rows.groupby(["unit_id", "period"], observed=True)["x"]
+    n = cell.size().to_numpy(float)
+    means = cell.mean()
+    k, big_n = len(n), n.sum()
+    out = {"icc1": np.nan, "icc2": np.nan, "within_reliability": np.nan, "mean_base": np.nan}
+    if k < 3 or big_n <= k:
+        return out
+    grand = rows["x"].mean()
+    ssw = ((rows["x"] - cell.transform("mean")) ** 2).sum()
+    msw = ssw / (big_n - k)
+    msb = (n * (means.to_numpy() - grand) ** 2).sum() / (k - 1)
+    n0 = (big_n - (n**2).sum() / big_n) / (k - 1)
+    out["icc1"] = float((msb - msw) / (msb + (n0 - 1) * msw)) if msb > 0 else np.nan
+    out["icc2"] = float(max(0.0, (msb - msw) / msb)) if msb > 0 else 0.0
+    dev = means - means.groupby(level="unit_id").transform("mean")
+    units = means.groupby(level="unit_id").size()
+    multi = dev.index.get_level_values("unit_id").map(units).to_numpy() > 1
+    if multi.sum() > 2:
+        var_within = float((dev[multi] ** 2).mean())
+        noise = float((msw / n[multi]).mean())
+        # demeaning removes one mean per unit: scale the noise by (T - 1) / T
+        t_per = dev.index.get_level_values("unit_id").map(units).to_numpy()[multi]
+        noise *= float(((t_per - 1) / t_per).mean())
+        out["within_reliability"] = float(np.clip(1 - noise / var_within, 0, 1))
+    out["mean_base"] = float(n.mean())
+    return out
+
+
+def _measure_table(config: EngagementConfig, names: list[str]) -> pd.DataFrame:
+    rows = []
+    for name in names:
+        found = config.measure(name)
+        if found is None:
+            rows.append(
+                {
+                    "name": name,
+                    "element": DERIVED_MEASURES[name],
+                    "label": name.replace("_", " ").capitalize(),
+                    "table": "network",
+                    "higher_is_better": True,
+                }
+            )
+            continue
+        element, m = found
+        rows.append(
+            {
+                "name": name,
+                "element": element,
+                "label": m.label or name,
+                "table": m.table,
+                "higher_is_better": m.higher_is_better,
+            }
+        )
+    out = pd.DataFrame(rows)
+    out["level"] = np.where(out["table"].isin(RESPONDENT_TABLES), "respondent", "unit")
+    return out
+
+
+def build_panel(
+    tables: dict[str, pd.DataFrame],
+    config: EngagementConfig,
+    *,
+    measures: list[str] | None = None,
+    grain: str | None = None,
+    derived: dict[str, pd.DataFrame] | None = None,
+) -> Panel:
+    """The unit x period panel of the measures the linkage model uses.
+
+    ``derived``: cell tables (``unit_id, period, value, n``) of measures the workbook
+    computes itself, e.g. ``influencer_pride`` from :mod:`rox_helpers.influencers`.
+    """
+    grain = grain or config.linkage.grain
+    paths = config.linkage.paths or default_paths(config)
+    if measures is None:
+        measures = sorted({m for c, ps in paths.items() for m in (c, *ps)})
+    derived = derived or {}
+    floor = config.privacy.anonymity_floor
+    info = _measure_table(config, measures)
+    cells: pd.DataFrame | None = None
+    rel_rows, row_values = [], {}
+    for name in measures:
+        if name in derived:
+            c = derived[name][["unit_id", "period", "value", "n"]]
+            rel = {"icc1": np.nan, "icc2": np.nan, "within_reliability": np.nan}
+        else:
+            found = config.measure(name)
+            if found is None:
+                raise RoxError(
+                    f"The linkage model needs the measure {name!r}, which was not computed.",
+                    file="engagement.yml",
+                    column=f"linkage.paths ({name})",
+                    rule="derived measures are computed by the workbook before the model",
+                    fix="Declare the network table so influencer measures can be computed, "
+                    "or remove the measure from linkage.paths.",
+                )
+            _, m = found
+            rows, reason = measure_rows(tables, config, m, grain=grain)
+            if rows is None:
+                raise RoxError(
+                    f"The measure {name!r} has no unit and period grain: {reason}.",
+                    file="engagement.yml",
+                    column=f"linkage.paths ({name})",
+                    rule="every measure in the linkage model needs unit_id and a date",
+                    fix="Map unit_id and the date for its table, or remove it from the paths.",
+                )
+            c = aggregate_rows(rows, m.aggregate)
+            if m.table == "employees":
+                c = c[c["people"] >= floor]
+                # people repeat across the months of a period: reliability over persons
+                person = rows.groupby(["unit_id", "period", "person"], observed=True)["x"]
+                rel = reliability(person.mean().reset_index())
+            elif m.table in RESPONDENT_TABLES:
+                rel = reliability(rows)
+                row_values[name] = rows
+            else:
+                rel = {"icc1": np.nan, "icc2": np.nan, "within_reliability": np.nan}
+            c = c[["unit_id", "period", "value", "n"]]
+        rel_rows.append({"measure": name, **rel})
+        c = c.rename(columns={"value": name, "n": f"n__{name}"})
+        cells = c if cells is None else cells.merge(c, on=["unit_id", "period"], how="outer")
+    assert cells is not None
+    periods = sorted(cells["period"].unique())
+    cells = cells.assign(t=cells["period"].map({p: i for i, p in enumerate(periods)}))
+    cells = cells.sort_values(["unit_id", "t"]).reset_index(drop=True)
+    rel = pd.DataFrame(rel_rows)
+    rel["kind"] = np.where(
+        info.set_index("name").loc[rel["measure"], "table"].isin(["units"]).to_numpy(),
+        "administrative (no sampling)",
+        "sampled",
+    )
+    respondents, controls = _respondent_frame(tables, config, info, grain, periods)
+    return Panel(
+        cells=cells,
+        respondents=respondents,
+        measures=info,
+        reliability=rel,
+        grain=grain,
+        periods=periods,
+        controls=controls,
+    )
+
+
+def _respondent_frame(tables, config, info, grain, periods):
+    survey_measures = info.loc[info["level"] == "respondent", "name"].tolist()
+    df = tables.get("cx_survey")
+    if not survey_measures or df is None:
+        return None, []
+    from rox_helpers.framework import period_label
+
+    ok = df["unit_id"].notna() & df["date"].notna()
+    d = df.loc[ok]
+    out = pd.DataFrame(
+        {
+            "unit_id": d["unit_id"].astype("string").to_numpy(),
+            "period": period_label(d["date"], grain).to_numpy(),
+            "weight": (
+                pd.to_numeric(d["weight"], errors="coerce").fillna(1.0).to_numpy(float)
+                if "weight" in d.columns
+                else np.ones(len(d))
+            ),
+        },
+        index=d.index,
+    )
+    for name in survey_measures:
+        _, m = config.measure(name)
+        rows, _ = measure_rows({"cx_survey": d}, config, m, grain=grain)
+        out[name] = rows["x"].reindex(out.index)
+    controls = config.linkage.respondent_controls
+    if controls is None:
+        controls = [c for c in config.codebook if c in d.columns]
+    used_cols = {config.measure(n)[1].column for n in survey_measures}
+    controls = [c for c in controls if c in d.columns and c not in used_cols]
+    for c in controls:
+        out[f"ctl__{c}"] = pd.to_numeric(d[c], errors="coerce").astype(float)
+    out["t"] = out["period"].map({p: i for i, p in enumerate(periods)})
+    out = out.dropna(subset=["t"]).astype({"t": int})
+    return out.reset_index(drop=True), controls
+
+
+# --------------------------------------------------------------------------------------
+# Estimation
+# --------------------------------------------------------------------------------------
+@dataclass
+class Equation:
+    child: str
+    parents: list[str]
+    level: str  # "unit" (panel) or "respondent"
+    lag: int
+
+
+def _with_lags(cells: pd.DataFrame, columns: list[str], shift: int) -> pd.DataFrame:
+    """Values of ``columns`` ``shift`` periods earlier (negative: later) within each unit."""
+    key = cells[["unit_id", "t"]].assign(t=cells["t"] - shift)
+    src = cells[["unit_id", "t", *columns]]
+    return key.merge(src, on=["unit_id", "t"], how="left")[columns].set_axis(cells.index)
+
+
+def _design(X: np.ndarray, unit: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Regressors plus unit and period dummies (two-way fixed effects) and an intercept.
+
+    ``unit`` and ``t`` are integer codes starting at 0."""
+    nu, nt = int(unit.max()) + 1, int(t.max()) + 1
+    k = X.shape[1]
+    D = np.zeros((len(X), k + (nu - 1) + (nt - 1) + 1))
+    D[:, :k] = X
+    rows = np.arange(len(X))
+    m = unit > 0
+    D[rows[m], k + unit[m] - 1] = 1.0
+    m = t > 0
+    D[rows[m], k + nu - 1 + t[m] - 1] = 1.0
+    D[:, -1] = 1.0
+    return D
+
+
+def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    sw = np.sqrt(w)
+    return np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
+
+
+@dataclass
+class _Prepared:
+    """One equation's data as arrays, ready to fit (rows with every value present)."""
+
+    eq: Equation
+    y: np.ndarray
+    w: np.ndarray
+    X: np.ndarray  # parents (lagged), then controls
+    unit: np.ndarray  # unit codes (into the sorted unit list)
+    t: np.ndarray
+    lead: np.ndarray | None  # [parents at t (lag >= 1 only), parents at t + 1]; NaN if absent
+    stats: dict[str, np.ndarray] = field(init=False)  # per unit cross-products
+
+    def __post_init__(self) -> None:
+        # Every regression is solved from per-unit cross-product matrices: a unit's matrix
+        # does not depend on its id, so a bootstrap replicate is the sum of its drawn units'
+        # matrices (a unit drawn twice counts twice, each copy with its own fixed effect).
+        # Unit fixed effects are absorbed by weighted demeaning within the unit
+        # (Frisch-Waugh), period effects by dummies.
+        t = np.unique(self.t, return_inverse=True)[1]
+        T = (t[:, None] == np.arange(1, t.max() + 1)[None, :]).astype(float)
+        nu = int(self.unit.max()) + 1
+        order = np.argsort(self.unit, kind="stable")
+        bounds = np.searchsorted(self.unit[order], np.arange(nu + 1))
+        groups = [order[bounds[u] : bounds[u + 1]] for u in range(nu)]
+
+        def per_unit(Z: np.ndarray, keep: np.ndarray | None, demean: bool) -> np.ndarray:
+            out = np.zeros((nu, Z.shape[1], Z.shape[1]))
+            for u, r in enumerate(groups):
+                if keep is not None:
+                    r = r[keep[r]]
+                if len(r) == 0:
+                    continue
+                zu, wu = Z[r], self.w[r]
+                if demean:
+                    zu = zu - (wu @ zu) / wu.sum()
+                out[u] = (zu * wu[:, None]).T @ zu
+            return out
+
+        self.stats = {"within": per_unit(np.column_stack([self.X, T, self.y]), None, True)}
+        if self.lead is not None:
+            k = self.k
+            X = self.X[:, :k]
+            cnt = np.bincount(self.unit, minlength=nu)
+            means = np.column_stack(
+                [np.bincount(self.unit, self.w * X[:, j], nu) for j in range(k)]
+            ) / np.bincount(self.unit, self.w, nu)[:, None].clip(min=1e-12)
+            del cnt
+            ones = np.ones((len(X), 1))
+            self.stats["mundlak"] = per_unit(
+                np.column_stack([X, means[self.unit], T, ones, self.y]), None, False
+            )
+            ok = np.isfinite(self.lead).all(axis=1)
+            L = np.where(np.isfinite(self.lead), self.lead, 0.0)
+            self.stats["lead"] = per_unit(np.column_stack([X, L, T, self.y]), ok, True)
+
+    @property
+    def k(self) -> int:
+        return len(self.eq.parents)
+
+    def solve(self, which: str, draw: np.ndarray | None = None) -> np.ndarray:
+        """Coefficients of a regression from the summed cross-products of ``draw``'s units."""
+        S = self.stats[which]
+        S = S.sum(axis=0) if draw is None else S[draw].sum(axis=0)
+        A, c = S[:-1, :-1], S[:-1, -1]
+        # drop columns with no variation in this draw (a period no drawn unit reports)
+        live = np.diag(A) > 1e-12 * max(1.0, np.abs(np.diag(A)).max())
+        beta = np.zeros(len(c))
+        beta[live] = np.linalg.lstsq(A[np.ix_(live, live)], c[live], rcond=None)[0]
+        return beta
+
+    def coefficients(self, draw: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        k = self.k
+        out = {"beta": self.solve("within", draw)[:k]}
+        if self.lead is not None:
+            bm = self.solve("mundlak", draw)
+            out["between"] = bm[:k] + bm[k : 2 * k]
+            nl = self.lead.shape[1]
+            n_ok = np.isfinite(self.lead).all(axis=1).sum()
+            bl = self.solve("lead", draw)
+            width = self.X.shape[1] + nl
+            out["lead"] = bl[width - k : width] if n_ok > width + 5 else np.full(k, np.nan)
+        return out
+
+
+def _prepare(panel: Panel, eq: Equation, unit_index: dict[str, int]) -> _Prepared:
+    if eq.level == "respondent":
+        r = panel.respondents
+        ctl = [f"ctl__{c}" for c in panel.controls]
+        # parents from other tables enter as the context of the answer's unit and period
+        own = [p for p in eq.parents if p in r.columns]
+        ctx = [p for p in eq.parents if p not in r.columns]
+        frame = r[["unit_id", "t", "weight", eq.child, *own, *ctl]]
+        if ctx:
+            frame = frame.merge(panel.cells[["unit_id", "t", *ctx]], on=["unit_id", "t"])
+        frame = frame.dropna()
+        return _Prepared(
+            eq,
+            y=frame[eq.child].to_numpy(float),
+            w=frame["weight"].to_numpy(float),
+            X=frame[[*eq.parents, *ctl]].to_numpy(float),
+            unit=frame["unit_id"].map(unit_index).to_numpy(int),
+            t=frame["t"].to_numpy(int),
+            lead=None,
+        )
+    cells = panel.cells
+    lagged = _with_lags(cells, eq.parents, eq.lag)
+    parts = [cells[eq.parents]] if eq.lag >= 1 else []
+    lead = pd.concat([*parts, _with_lags(cells, eq.parents, -1)], axis=1)
+    ok = (
+        cells[eq.child].notna() & cells[f"n__{eq.child}"].notna() & lagged.notna().all(axis=1)
+    ).to_numpy()
+    return _Prepared(
+        eq,
+        y=cells[eq.child].to_numpy(float)[ok],
+        w=cells[f"n__{eq.child}"].to_numpy(float)[ok],
+        X=lagged.to_numpy(float)[ok],
+        unit=cells["unit_id"].map(unit_index).to_numpy(int)[ok],
+        t=cells["t"].to_numpy(int)[ok],
+        lead=lead.to_numpy(float)[ok],
+    )
+
+
+def _fitted(p: _Prepared) -> np.ndarray:
+    """Fitted values of the two-way fixed-effects regression (for the wild bootstrap)."""
+    t = np.unique(p.t, return_inverse=True)[1]
+    beta = _wls(_design(p.X, p.unit, t), p.y, p.w)
+    return _design(p.X, p.unit, t) @ beta
+
+
+@dataclass
+class LinkageModel:
+    """A fitted linkage model; see :func:`fit_linkage`."""
+
+    panel: Panel
+    equations: list[Equation]
+    edges: pd.DataFrame
+    effects: pd.DataFrame
+    draws: dict[str, np.ndarray]  # bootstrap draws: "B" (reps x m x m)
+    names: list[str]
+    B: np.ndarray
+    bootstrap: str
+    n_boot: int
+    seed: int
+
+    def total_matrix(self, B: np.ndarray | None = None) -> np.ndarray:
+        B = self.B if B is None else B
+        return np.linalg.inv(np.eye(len(self.names)) - B) - np.eye(len(self.names))
+
+    def parents_of(self, name: str) -> list[str]:
+        return next((e.parents for e in self.equations if e.child == name), [])
+
+
+def _evidence(eq: Equation) -> str:
+    if eq.level == "respondent":
+        return "respondent-level association within units"
+    if eq.lag >= 1:
+        return "lagged within-unit change"
+    return "same-period within-unit change"
+
+
+def _horizon(lags: list[int], grain: str) -> str:
+    lo, hi = min(lags), max(lags)
+    unit = {"quarter": "quarter", "month": "month", "year": "year"}[grain]
+
+    def one(k: int) -> str:
+        return "same " + unit if k == 0 else f"after {k} {unit}{'s' if k > 1 else ''}"
+
+    return one(lo) if lo == hi else f"{one(lo)} to {one(hi)}"
+
+
+def _p_boot(draws: np.ndarray) -> np.ndarray:
+    """Two-sided bootstrap p-value of zero (share of draws on the other side, doubled)."""
+    d = draws[np.isfinite(draws).all(axis=1)] if draws.ndim == 2 else draws
+    n = len(d)
+    if n == 0:
+        return np.full(draws.shape[1:], np.nan)
+    lo = (d <= 0).mean(axis=0)
+    hi = (d >= 0).mean(axis=0)
+    return np.clip(2 * np.minimum(lo, hi), 1 / (n + 1), 1.0)
+
+
+def _bh(p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, float)
+    q = np.full_like(p, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        from scipy.stats import false_discovery_control
+
+        q[ok] = false_discovery_control(p[ok], method="bh")
+    return q
+
+
+def fit_linkage(
+    panel: Panel,
+    config: EngagementConfig,
+    *,
+    paths: dict[str, list[str]] | None = None,
+    n_boot: int | None = None,
+    seed: int | None = None,
+    level: float = 0.95,
+) -> LinkageModel:
+    """Fit every declared path and bootstrap the direct, indirect and total effects."""
+    lk = config.linkage
+    paths = paths or lk.paths or default_paths(config)
+    n_boot = lk.n_boot if n_boot is None else n_boot
+    seed = config.seed if seed is None else seed
+    names = list(nx.topological_sort(nx.DiGraph((p, c) for c, ps in paths.items() for p in ps)))
+    idx = {n: i for i, n in enumerate(names)}
+    info = panel.measures.set_index("name")
+    n_periods = len(panel.periods)
+    equations = []
+    for child, parents in paths.items():
+        same_survey = info.loc[child, "level"] == "respondent" and any(
+            info.loc[p, "level"] == "respondent" for p in parents
+        )
+        lag = 0 if same_survey else lk.lags.get(child, lk.default_lag if n_periods >= 3 else 0)
+        equations.append(
+            Equation(child, list(parents), "respondent" if same_survey else "unit", lag)
+        )
+    units = np.array(sorted(panel.cells["unit_id"].dropna().unique()))
+    unit_index = {u: i for i, u in enumerate(units)}
+    prepared = [_prepare(panel, eq, unit_index) for eq in equations]
+    for p in prepared:
+        if len(p.y) <= p.X.shape[1] + 2:
+            raise RoxError(
+                f"Too few complete observations ({len(p.y)}) to estimate {p.eq.child} on "
+                f"{', '.join(p.eq.parents)}.",
+                file="engagement.yml",
+                column=f"linkage.paths.{p.eq.child}",
+                rule="each equation needs more observations than parameters",
+                fix="Use a coarser grain, a lag of 0, or fewer parents.",
+            )
+    m = len(names)
+
+    def collect(results) -> np.ndarray:
+        B = np.zeros((m, m))
+        for p, r in zip(prepared, results, strict=True):
+            for j, par in enumerate(p.eq.parents):
+                B[idx[p.eq.child], idx[par]] = r["beta"][j]
+        return B
+
+    fits = [p.coefficients() for p in prepared]
+    B = collect(fits)
+
+    rng = np.random.default_rng(seed)
+    wild = len(units) < WILD_BELOW
+    boot_B = np.full((n_boot, m, m), np.nan)
+    boot_between = [np.full((n_boot, p.k), np.nan) for p in prepared]
+    boot_lead = [np.full((n_boot, p.k), np.nan) for p in prepared]
+    fitted = [_fitted(p) for p in prepared] if wild else []
+    for b in range(n_boot):
+        results = []
+        if wild:
+            v = rng.choice(_WEBB, len(units))
+            for p, f in zip(prepared, fitted, strict=True):
+                star = replace(p, y=f + (p.y - f) * v[p.unit])
+                results.append(star.coefficients())
+        else:
+            draw = rng.integers(0, len(units), len(units))
+            for p in prepared:
+                try:
+                    results.append(p.coefficients(draw))
+                except np.linalg.LinAlgError:
+                    results.append({"beta": np.full(p.k, np.nan)})
+        boot_B[b] = collect(results)
+        for j, r in enumerate(results):
+            if "between" in r:
+                boot_between[j][b] = r["between"]
+                boot_lead[j][b] = r["lead"]
+
+    alpha = (1 - level) / 2
+    ok = np.isfinite(boot_B).all(axis=(1, 2))
+    draws_B = boot_B[ok]
+    rel = panel.reliability.set_index("measure")
+    edge_rows = []
+    for i_eq, (p, fit) in enumerate(zip(prepared, fits, strict=True)):
+        eq = p.eq
+        c = idx[eq.child]
+        for j, par in enumerate(eq.parents):
+            d = draws_B[:, c, idx[par]]
+            row = {
+                "child": eq.child,
+                "parent": par,
+                "child_label": info.loc[eq.child, "label"],
+                "parent_label": info.loc[par, "label"],
+                "level": eq.level,
+                "lag": eq.lag,
+                "estimate": B[c, idx[par]],
+                "ci_low": np.quantile(d, alpha) if len(d) else np.nan,
+                "ci_high": np.quantile(d, 1 - alpha) if len(d) else np.nan,
+                "se": d.std(ddof=1) if len(d) > 1 else np.nan,
+                "p": float(_p_boot(d[:, None])[0]) if len(d) else np.nan,
+                "n_obs": len(p.y),
+                "n_units": int(np.unique(p.unit).size),
+                "evidence": _evidence(eq),
+                "horizon": _horizon([eq.lag], panel.grain),
+                "parent_reliability": rel.loc[par, "within_reliability"]
+                if par in rel.index
+                else np.nan,
+            }
+            if eq.level == "unit":
+                bw = boot_between[i_eq][ok, j]
+                ld = boot_lead[i_eq][ok, j]
+                row.update(
+                    between=fit["between"][j],
+                    between_ci_low=np.nanquantile(bw, alpha) if len(bw) else np.nan,
+                    between_ci_high=np.nanquantile(bw, 1 - alpha) if len(bw) else np.nan,
+                    lead=fit["lead"][j],
+                    lead_ci_low=np.nanquantile(ld, alpha) if np.isfinite(ld).any() else np.nan,
+                    lead_ci_high=np.nanquantile(ld, 1 - alpha) if np.isfinite(ld).any() else np.nan,
+                    lead_p=float(_p_boot(ld[np.isfinite(ld)][:, None])[0])
+                    if np.isfinite(ld).any()
+                    else np.nan,
+                )
+            edge_rows.append(row)
+    edges = pd.DataFrame(edge_rows)
+    # a joint (simultaneous) band over all links: the sup-t band from the same draws, for a
+    # claim about the whole chain at once ("every link inside its band")
+    cols = [(idx[e.child], idx[e.parent]) for e in edges.itertuples()]
+    D = np.stack([draws_B[:, i, j] for i, j in cols], axis=1) if len(draws_B) else None
+    if D is not None and len(D) > 10:
+        est = edges["estimate"].to_numpy(float)
+        se = edges["se"].to_numpy(float)
+        se = np.where(se > 0, se, np.nan)
+        crit = float(np.quantile(np.nanmax(np.abs(D - est) / se, axis=1), level))
+        edges["joint_low"], edges["joint_high"] = est - crit * se, est + crit * se
+        edges.attrs["joint_critical_value"] = crit
+    else:
+        edges["joint_low"] = edges["joint_high"] = np.nan
+    if "lead_p" in edges:
+        edges["lead_q"] = _bh(edges["lead_p"].to_numpy())
+        edges["feedback_flag"] = edges["lead_q"] < 0.05
+    else:
+        edges["lead_q"], edges["feedback_flag"] = np.nan, False
+    flags = []
+    for r in edges.itertuples():
+        f = []
+        # a sampled parent's cell mean stands in for its unit-period value: noise attenuates
+        sampled = info.loc[r.parent, "level"] == "respondent" and r.level == "unit"
+        if sampled and r.parent_reliability < lk.min_reliability:
+            f.append(
+                f"parent means mostly noise (within-unit reliability {r.parent_reliability:.2f})"
+                ": effect attenuated"
+            )
+        if bool(getattr(r, "feedback_flag", False)):
+            f.append(
+                "lead test: the next period's parent predicts the child beyond its current "
+                "value (a feedback from the child, or anticipation)"
+            )
+        flags.append("; ".join(f))
+    edges["flags"] = flags
+    model = LinkageModel(
+        panel=panel,
+        equations=equations,
+        edges=edges,
+        effects=pd.DataFrame(),
+        draws={"B": draws_B},
+        names=names,
+        B=B,
+        bootstrap="wild cluster (Webb weights)" if wild else "pairs cluster over units",
+        n_boot=int(ok.sum()),
+        seed=seed,
+    )
+    model.effects = _effects_table(model, alpha)
+    return model
+
+
+def _effects_table(model: LinkageModel, alpha: float) -> pd.DataFrame:
+    names = model.names
+    T = model.total_matrix()
+    draws_T = (
+        np.stack([model.total_matrix(b) for b in model.draws["B"]])
+        if len(model.draws["B"])
+        else np.empty((0, len(names), len(names)))
+    )
+    draws_B = model.draws["B"]
+    g = nx.DiGraph()
+    lag_of = {(e.child, p): e.lag for e in model.equations for p in e.parents}
+    g.add_edges_from((p, c) for c, p in lag_of)
+    info = model.panel.measures.set_index("name")
+    rows = []
+    for a in names:
+        for b in names:
+            if a == b or not nx.has_path(g, a, b):
+                continue
+            i, j = names.index(b), names.index(a)
+            lags = [
+                sum(lag_of[(path[k + 1], path[k])] for k in range(len(path) - 1))
+                for path in nx.all_simple_paths(g, a, b)
+            ]
+            tot = draws_T[:, i, j]
+            dire = draws_B[:, i, j]
+            ind = tot - dire
+
+            def q(d, pr):
+                return float(np.quantile(d, pr)) if len(d) else np.nan
+
+            rows.append(
+                {
+                    "from": a,
+                    "to": b,
+                    "from_label": info.loc[a, "label"],
+                    "to_label": info.loc[b, "label"],
+                    "direct": model.B[i, j],
+                    "indirect": T[i, j] - model.B[i, j],
+                    "total": T[i, j],
+                    "total_ci_low": q(tot, alpha),
+                    "total_ci_high": q(tot, 1 - alpha),
+                    "indirect_ci_low": q(ind, alpha),
+                    "indirect_ci_high": q(ind, 1 - alpha),
+                    "total_se": float(tot.std(ddof=1)) if len(tot) > 1 else np.nan,
+                    "total_p": float(_p_boot(tot[:, None])[0]) if len(tot) else np.nan,
+                    "n_paths": len(lags),
+                    "horizon": _horizon(lags, model.panel.grain),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------
+# What-if and hypotheses
+# --------------------------------------------------------------------------------------
+def what_if(
+    model: LinkageModel,
+    changes: dict[str, float],
+    *,
+    units: list[str] | None = None,
+    level: float = 0.95,
+    strict: bool = False,
+) -> pd.DataFrame:
+    """The predicted change in every downstream measure for a change in raw units.
+
+    ``changes``: ``{"checkin_minutes": -2}`` (two minutes faster), ``{"pride": 0.3}``.
+    ``units``: the units the change is made in (default: all); the range check compares
+    their latest values plus the change with the range the panel has seen.
+
+    A change that takes a unit outside the observed range, or that is larger than any
+    within-unit change the panel has seen, is flagged as extrapolation (``strict=True``
+    refuses it with a RoxError).
+    """
+    names = model.names
+    unknown = [k for k in changes if k not in names]
+    if unknown:
+        raise RoxError(
+            f"{unknown[0]!r} is not in the linkage model.",
+            column="changes",
+            rule=f"a what-if changes measures of the model: {', '.join(names)}",
+            fix="Use one of the model's measure names.",
+        )
+    cells = model.panel.cells
+    sel = cells if units is None else cells[cells["unit_id"].isin(units)]
+    notes = []
+    for k, delta in changes.items():
+        col = cells[k].dropna()
+        lo, hi = col.min(), col.max()
+        latest = sel.dropna(subset=[k]).sort_values("t").groupby("unit_id")[k].last()
+        new = latest + delta
+        within = cells.dropna(subset=[k]).groupby("unit_id")[k].agg(lambda s: s.max() - s.min())
+        outside = int(((new < lo) | (new > hi)).sum())
+        if outside:
+            notes.append(
+                f"{k}: {outside} of {len(latest)} units would leave the observed range "
+                f"{lo:.3g} to {hi:.3g}"
+            )
+        if abs(delta) > within.max():
+            notes.append(
+                f"{k}: a change of {delta:+.3g} is larger than any within-unit change seen "
+                f"({within.max():.3g})"
+            )
+    if notes and strict:
+        raise RoxError(
+            "The what-if leaves the range of the data: " + "; ".join(notes) + ".",
+            column=", ".join(changes),
+            rule="predictions hold within the range the model was estimated on",
+            fix="Ask for a smaller change, or accept the extrapolation with strict=False.",
+        )
+    vec = np.zeros(len(names))
+    for k, v in changes.items():
+        vec[names.index(k)] = v
+    T = model.total_matrix()
+    point = T @ vec
+    draws = np.stack([model.total_matrix(b) @ vec for b in model.draws["B"]])
+    alpha = (1 - level) / 2
+    info = model.panel.measures.set_index("name")
+    rows = []
+    g = nx.DiGraph((p, e.child) for e in model.equations for p in e.parents)
+    reached = set().union(*(nx.descendants(g, k) for k in changes))
+    for i, n in enumerate(names):
+        if n in changes or n not in reached:
+            continue
+        rows.append(
+            {
+                "measure": n,
+                "label": info.loc[n, "label"],
+                "element": info.loc[n, "element"],
+                "change": point[i],
+                "ci_low": np.quantile(draws[:, i], alpha),
+                "ci_high": np.quantile(draws[:, i], 1 - alpha),
+                "extrapolation": bool(notes),
+            }
+        )
+    out = pd.DataFrame(rows)
+    out.attrs["notes"] = notes
+    out.attrs["changes"] = dict(changes)
+    return out
+
+
+def test_hypotheses(
+    model: LinkageModel,
+    hypotheses,
+    *,
+    config: EngagementConfig | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Each hypothesis tested as the effect of its first measure on its last.
+
+    Supported when the interval excludes zero in the claimed direction, contradicted when it
+    excludes zero in the other, inconclusive otherwise -- with the smallest effect the data
+    could have detected (80% power, two-sided 5%: 2.8 bootstrap standard errors).
+    """
+    eff = model.effects.set_index(["from", "to"]) if len(model.effects) else None
+    rows = []
+    for h in hypotheses:
+        a, b = h.measures[0], h.measures[-1]
+        row = {"id": h.id, "statement": h.statement, "from": a, "to": b}
+        if eff is None or (a, b) not in eff.index:
+            row.update(
+                verdict="not testable",
+                detail=f"the model has no path from {a} to {b}; add one to linkage.paths",
+            )
+            rows.append(row)
+            continue
+        e = eff.loc[(a, b)]
+        lo, hi, est = e["total_ci_low"], e["total_ci_high"], e["total"]
+        mde = 2.8 * e["total_se"]
+        sign = h.expected_sign
+        if lo > 0 or hi < 0:
+            found = "+" if lo > 0 else "-"
+            if sign is None:
+                verdict = "supported"
+            else:
+                verdict = "supported" if found == sign else "contradicted"
+        else:
+            verdict = "inconclusive"
+        row.update(
+            effect=est,
+            ci_low=lo,
+            ci_high=hi,
+            p=e["total_p"],
+            horizon=e["horizon"],
+            expected_sign=sign or "",
+            verdict=verdict,
+            min_detectable=mde,
+            detail=(
+                f"smallest effect detectable with these data: {mde:.3g}"
+                if verdict == "inconclusive"
+                else ""
+            ),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
