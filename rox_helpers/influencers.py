@@ -593,16 +593,13 @@ def influencer_summary(
 # Influencers vs the rest
 # --------------------------------------------------------------------------------------------
 def _welch(a: np.ndarray, b: np.ndarray, level: float) -> tuple[float, float, float, float]:
-    """Difference of means a - b, Welch interval and p-value."""
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    diff = a.mean() - b.mean()
-    se = math.sqrt(va + vb)
-    if se == 0:
+    """Difference of means a - b, Welch interval and p-value (scipy's Welch t-test)."""
+    diff = float(a.mean() - b.mean())
+    if a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b) == 0:
         return diff, diff, diff, float("nan")
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    q = stats.t.ppf(0.5 + level / 2, df)
-    p = 2 * stats.t.sf(abs(diff) / se, df)
-    return diff, diff - q * se, diff + q * se, float(p)
+    res = stats.ttest_ind(a, b, equal_var=False)
+    ci = res.confidence_interval(level)
+    return diff, float(ci.low), float(ci.high), float(res.pvalue)
 
 
 def influencers_vs_rest(

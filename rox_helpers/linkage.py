@@ -48,7 +48,7 @@ import pandas as pd
 
 from rox_helpers.config import DERIVED_MEASURES, ELEMENTS, EngagementConfig
 from rox_helpers.errors import RoxError
-from rox_helpers.framework import aggregate_rows, measure_rows
+from rox_helpers.framework import aggregate_rows, measure_rows, period_label
 
 __all__ = [
     "WILD_BELOW",
@@ -261,8 +261,6 @@ def _respondent_frame(tables, config, info, grain, periods):
     df = tables.get("cx_survey")
     if not survey_measures or df is None:
         return None, []
-    from rox_helpers.framework import period_label
-
     ok = df["unit_id"].notna() & df["date"].notna()
     d = df.loc[ok]
     out = pd.DataFrame(
@@ -376,11 +374,9 @@ class _Prepared:
         if self.lead is not None:
             k = self.k
             X = self.X[:, :k]
-            cnt = np.bincount(self.unit, minlength=nu)
             means = np.column_stack(
                 [np.bincount(self.unit, self.w * X[:, j], nu) for j in range(k)]
             ) / np.bincount(self.unit, self.w, nu)[:, None].clip(min=1e-12)
-            del cnt
             ones = np.ones((len(X), 1))
             self.stats["mundlak"] = per_unit(
                 np.column_stack([X, means[self.unit], T, ones, self.y]), None, False

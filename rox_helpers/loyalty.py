@@ -71,7 +71,6 @@ figures; the business case should quote them as the conservative figures they ar
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,15 +81,11 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from rox_helpers.errors import DataValidationError
 from rox_helpers.features import EXACT
 from rox_helpers.tables import NOTE_FLOOR, NOTE_LOW_BASE, apply_thresholds
-
-try:  # installed with scikit-learn
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
 
 __all__ = [
     "DEFAULT_COVARIATES",
@@ -604,12 +599,7 @@ def _fit(
     fam = sm.families.Poisson() if family == "poisson" else sm.families.Binomial()
     codes = pd.factorize(groups.astype("str"), sort=True)[0]
     # tall, thin least squares: threaded BLAS only adds contention (10x slower on a busy box)
-    one_thread = (
-        threadpool_limits(limits=1, user_api="blas")
-        if threadpool_limits is not None
-        else contextlib.nullcontext()
-    )
-    with one_thread, warnings.catch_warnings():
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
         warnings.simplefilter("ignore", sm.tools.sm_exceptions.SpecificationWarning)
         model = sm.GLM(
             y.to_numpy(dtype="float64"),
