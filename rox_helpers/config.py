@@ -243,6 +243,11 @@ class Linkage(_Model):
         default_factory=dict, description="child measure -> lag of its parents in periods"
     )
     default_lag: Literal[0, 1] = 1
+    lead_grain: Literal["month", "quarter", "year"] | None = Field(
+        default="month",
+        description="grain of the lead test for feedback, when finer than grain: a feedback "
+        "acting within a month is averaged away in quarterly means; None: the model's grain",
+    )
     min_reliability: float = Field(default=0.5, ge=0, le=1)
     n_boot: int = Field(default=499, ge=0)
     respondent_controls: list[str] | None = Field(

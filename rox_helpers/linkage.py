@@ -87,6 +87,9 @@ class Panel:
     grain: str
     periods: list[str]
     controls: list[str] = field(default_factory=list)
+    #: unit-level measures at the finer grain of the lead test (None: the panel's grain)
+    lead_cells: pd.DataFrame | None = None
+    lead_grain: str | None = None
 
     def info(self, name: str) -> pd.Series:
         return self.measures.set_index("name").loc[name]
@@ -190,54 +193,15 @@ def build_panel(
     if measures is None:
         measures = sorted({m for c, ps in paths.items() for m in (c, *ps)})
     derived = derived or {}
-    floor = config.privacy.anonymity_floor
     info = _measure_table(config, measures)
     cells: pd.DataFrame | None = None
-    rel_rows, row_values = [], {}
+    rel_rows = []
     for name in measures:
-        if name in derived:
-            c = derived[name][["unit_id", "period", "value", "n"]]
-            rel = {"icc1": np.nan, "icc2": np.nan, "within_reliability": np.nan}
-        else:
-            found = config.measure(name)
-            if found is None:
-                raise RoxError(
-                    f"The linkage model needs the measure {name!r}, which was not computed.",
-                    file="engagement.yml",
-                    column=f"linkage.paths ({name})",
-                    rule="derived measures are computed by the workbook before the model",
-                    fix="Declare the network table so influencer measures can be computed, "
-                    "or remove the measure from linkage.paths.",
-                )
-            _, m = found
-            rows, reason = measure_rows(tables, config, m, grain=grain)
-            if rows is None:
-                raise RoxError(
-                    f"The measure {name!r} has no unit and period grain: {reason}.",
-                    file="engagement.yml",
-                    column=f"linkage.paths ({name})",
-                    rule="every measure in the linkage model needs unit_id and a date",
-                    fix="Map unit_id and the date for its table, or remove it from the paths.",
-                )
-            c = aggregate_rows(rows, m.aggregate)
-            if m.table == "employees":
-                c = c[c["people"] >= floor]
-                # people repeat across the months of a period: reliability over persons
-                person = rows.groupby(["unit_id", "period", "person"], observed=True)["x"]
-                rel = reliability(person.mean().reset_index())
-            elif m.table in RESPONDENT_TABLES:
-                rel = reliability(rows)
-                row_values[name] = rows
-            else:
-                rel = {"icc1": np.nan, "icc2": np.nan, "within_reliability": np.nan}
-            c = c[["unit_id", "period", "value", "n"]]
+        c, rel = _measure_cells(tables, config, name, grain, derived)
         rel_rows.append({"measure": name, **rel})
-        c = c.rename(columns={"value": name, "n": f"n__{name}"})
         cells = c if cells is None else cells.merge(c, on=["unit_id", "period"], how="outer")
     assert cells is not None
-    periods = sorted(cells["period"].unique())
-    cells = cells.assign(t=cells["period"].map({p: i for i, p in enumerate(periods)}))
-    cells = cells.sort_values(["unit_id", "t"]).reset_index(drop=True)
+    cells, periods = _index_periods(cells)
     rel = pd.DataFrame(rel_rows)
     rel["kind"] = np.where(
         info.set_index("name").loc[rel["measure"], "table"].isin(["units"]).to_numpy(),
@@ -245,6 +209,17 @@ def build_panel(
         "sampled",
     )
     respondents, controls = _respondent_frame(tables, config, info, grain, periods)
+    lead_grain = config.linkage.lead_grain
+    lead_cells = None
+    if lead_grain is not None and _GRAINS.index(lead_grain) < _GRAINS.index(grain):
+        fine = None
+        for name in measures:
+            if name in derived:
+                continue  # computed by the workbook at the model's grain only
+            c, _ = _measure_cells(tables, config, name, lead_grain, {})
+            fine = c if fine is None else fine.merge(c, on=["unit_id", "period"], how="outer")
+        if fine is not None:
+            lead_cells = _index_periods(fine)[0]
     return Panel(
         cells=cells,
         respondents=respondents,
@@ -253,7 +228,63 @@ def build_panel(
         grain=grain,
         periods=periods,
         controls=controls,
+        lead_cells=lead_cells,
+        lead_grain=lead_grain if lead_cells is not None else None,
     )
+
+
+_GRAINS = ("month", "quarter", "year")
+
+
+def _index_periods(cells: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    periods = sorted(cells["period"].unique())
+    cells = cells.assign(t=cells["period"].map({p: i for i, p in enumerate(periods)}))
+    return cells.sort_values(["unit_id", "t"]).reset_index(drop=True), periods
+
+
+def _measure_cells(
+    tables: dict[str, pd.DataFrame],
+    config: EngagementConfig,
+    name: str,
+    grain: str,
+    derived: dict[str, pd.DataFrame],
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """One measure's cells (``unit_id, period, <name>, n__<name>``) and its reliability."""
+    no_rel = {"icc1": np.nan, "icc2": np.nan, "within_reliability": np.nan}
+    if name in derived:
+        c, rel = derived[name][["unit_id", "period", "value", "n"]], no_rel
+    else:
+        found = config.measure(name)
+        if found is None:
+            raise RoxError(
+                f"The linkage model needs the measure {name!r}, which was not computed.",
+                file="engagement.yml",
+                column=f"linkage.paths ({name})",
+                rule="derived measures are computed by the workbook before the model",
+                fix="Declare the network table so influencer measures can be computed, "
+                "or remove the measure from linkage.paths.",
+            )
+        _, m = found
+        rows, reason = measure_rows(tables, config, m, grain=grain)
+        if rows is None:
+            raise RoxError(
+                f"The measure {name!r} has no unit and period grain: {reason}.",
+                file="engagement.yml",
+                column=f"linkage.paths ({name})",
+                rule="every measure in the linkage model needs unit_id and a date",
+                fix="Map unit_id and the date for its table, or remove it from the paths.",
+            )
+        c = aggregate_rows(rows, m.aggregate)
+        rel = no_rel
+        if m.table == "employees":
+            c = c[c["people"] >= config.privacy.anonymity_floor]
+            # people repeat across the months of a period: reliability over persons
+            person = rows.groupby(["unit_id", "period", "person"], observed=True)["x"]
+            rel = reliability(person.mean().reset_index())
+        elif m.table in RESPONDENT_TABLES:
+            rel = reliability(rows)
+        c = c[["unit_id", "period", "value", "n"]]
+    return c.rename(columns={"value": name, "n": f"n__{name}"}), rel
 
 
 def _respondent_frame(tables, config, info, grain, periods):
@@ -331,6 +362,46 @@ def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
 
 
+def _unit_crossproducts(
+    Z: np.ndarray, w: np.ndarray, unit: np.ndarray, nu: int, demean: bool
+) -> np.ndarray:
+    """Per-unit weighted cross-product matrices of ``Z`` (demeaned within the unit if asked).
+
+    A unit's matrix does not depend on its id, so a bootstrap replicate is the sum of its
+    drawn units' matrices (a unit drawn twice counts twice, each copy with its own fixed
+    effect); demeaning within the unit absorbs the unit fixed effect (Frisch-Waugh)."""
+    out = np.zeros((nu, Z.shape[1], Z.shape[1]))
+    order = np.argsort(unit, kind="stable")
+    bounds = np.searchsorted(unit[order], np.arange(nu + 1))
+    for u in range(nu):
+        r = order[bounds[u] : bounds[u + 1]]
+        if len(r) == 0:
+            continue
+        zu, wu = Z[r], w[r]
+        if demean:
+            zu = zu - (wu @ zu) / wu.sum()
+        out[u] = (zu * wu[:, None]).T @ zu
+    return out
+
+
+def _period_dummies(t: np.ndarray) -> np.ndarray:
+    t = np.unique(t, return_inverse=True)[1]
+    return (t[:, None] == np.arange(1, t.max() + 1)[None, :]).astype(float)
+
+
+@dataclass
+class _Lead:
+    """The lead regression's data: child on its parents now (and before) and one period on."""
+
+    y: np.ndarray
+    w: np.ndarray
+    X: np.ndarray  # the parents' current (and earlier) values
+    L: np.ndarray  # the parents one period later
+    unit: np.ndarray
+    t: np.ndarray
+    grain: str
+
+
 @dataclass
 class _Prepared:
     """One equation's data as arrays, ready to fit (rows with every value present)."""
@@ -341,36 +412,20 @@ class _Prepared:
     X: np.ndarray  # parents (lagged), then controls
     unit: np.ndarray  # unit codes (into the sorted unit list)
     t: np.ndarray
-    lead: np.ndarray | None  # [parents at t (lag >= 1 only), parents at t + 1]; NaN if absent
+    lead: _Lead | None
+    n_units: int
     stats: dict[str, np.ndarray] = field(init=False)  # per unit cross-products
 
     def __post_init__(self) -> None:
-        # Every regression is solved from per-unit cross-product matrices: a unit's matrix
-        # does not depend on its id, so a bootstrap replicate is the sum of its drawn units'
-        # matrices (a unit drawn twice counts twice, each copy with its own fixed effect).
-        # Unit fixed effects are absorbed by weighted demeaning within the unit
-        # (Frisch-Waugh), period effects by dummies.
-        t = np.unique(self.t, return_inverse=True)[1]
-        T = (t[:, None] == np.arange(1, t.max() + 1)[None, :]).astype(float)
-        nu = int(self.unit.max()) + 1
-        order = np.argsort(self.unit, kind="stable")
-        bounds = np.searchsorted(self.unit[order], np.arange(nu + 1))
-        groups = [order[bounds[u] : bounds[u + 1]] for u in range(nu)]
-
-        def per_unit(Z: np.ndarray, keep: np.ndarray | None, demean: bool) -> np.ndarray:
-            out = np.zeros((nu, Z.shape[1], Z.shape[1]))
-            for u, r in enumerate(groups):
-                if keep is not None:
-                    r = r[keep[r]]
-                if len(r) == 0:
-                    continue
-                zu, wu = Z[r], self.w[r]
-                if demean:
-                    zu = zu - (wu @ zu) / wu.sum()
-                out[u] = (zu * wu[:, None]).T @ zu
-            return out
-
-        self.stats = {"within": per_unit(np.column_stack([self.X, T, self.y]), None, True)}
+        # Every regression is solved from per-unit cross-product matrices (a bootstrap
+        # replicate sums its drawn units' matrices); period effects enter as dummies.
+        nu = self.n_units
+        T = _period_dummies(self.t)
+        self.stats = {
+            "within": _unit_crossproducts(
+                np.column_stack([self.X, T, self.y]), self.w, self.unit, nu, True
+            )
+        }
         if self.lead is not None:
             k = self.k
             X = self.X[:, :k]
@@ -378,12 +433,17 @@ class _Prepared:
                 [np.bincount(self.unit, self.w * X[:, j], nu) for j in range(k)]
             ) / np.bincount(self.unit, self.w, nu)[:, None].clip(min=1e-12)
             ones = np.ones((len(X), 1))
-            self.stats["mundlak"] = per_unit(
-                np.column_stack([X, means[self.unit], T, ones, self.y]), None, False
+            self.stats["mundlak"] = _unit_crossproducts(
+                np.column_stack([X, means[self.unit], T, ones, self.y]),
+                self.w,
+                self.unit,
+                nu,
+                False,
             )
-            ok = np.isfinite(self.lead).all(axis=1)
-            L = np.where(np.isfinite(self.lead), self.lead, 0.0)
-            self.stats["lead"] = per_unit(np.column_stack([X, L, T, self.y]), ok, True)
+            ld = self.lead
+            self.stats["lead"] = _unit_crossproducts(
+                np.column_stack([ld.X, ld.L, _period_dummies(ld.t), ld.y]), ld.w, ld.unit, nu, True
+            )
 
     @property
     def k(self) -> int:
@@ -406,15 +466,47 @@ class _Prepared:
         if self.lead is not None:
             bm = self.solve("mundlak", draw)
             out["between"] = bm[:k] + bm[k : 2 * k]
-            nl = self.lead.shape[1]
-            n_ok = np.isfinite(self.lead).all(axis=1).sum()
-            bl = self.solve("lead", draw)
-            width = self.X.shape[1] + nl
-            out["lead"] = bl[width - k : width] if n_ok > width + 5 else np.full(k, np.nan)
+            ld = self.lead
+            width = ld.X.shape[1] + k
+            out["lead"] = (
+                self.solve("lead", draw)[ld.X.shape[1] : width]
+                if len(ld.y) > width + 5
+                else np.full(k, np.nan)
+            )
         return out
 
 
+def _lead_data(
+    cells: pd.DataFrame, eq: Equation, unit_index: dict[str, int], grain: str, fine: bool
+) -> _Lead:
+    """The lead test's rows: the child on its parents now and one period on (and, at the
+    finer grain or for a lagged link, one period before), within units."""
+    now = cells[eq.parents]
+    before = [_with_lags(cells, eq.parents, 1)] if (fine or eq.lag >= 1) else []
+    if eq.lag >= 1 and not fine:
+        before = [_with_lags(cells, eq.parents, eq.lag)]
+    X = pd.concat([*before, now], axis=1)
+    L = _with_lags(cells, eq.parents, -1)
+    ok = (
+        cells[eq.child].notna()
+        & cells[f"n__{eq.child}"].notna()
+        & cells["unit_id"].isin(list(unit_index))
+        & X.notna().all(axis=1)
+        & L.notna().all(axis=1)
+    ).to_numpy()
+    return _Lead(
+        y=cells[eq.child].to_numpy(float)[ok],
+        w=cells[f"n__{eq.child}"].to_numpy(float)[ok],
+        X=X.to_numpy(float)[ok],
+        L=L.to_numpy(float)[ok],
+        unit=cells["unit_id"].map(unit_index).to_numpy()[ok].astype(int),
+        t=cells["t"].to_numpy(int)[ok],
+        grain=grain,
+    )
+
+
 def _prepare(panel: Panel, eq: Equation, unit_index: dict[str, int]) -> _Prepared:
+    nu = len(unit_index)
     if eq.level == "respondent":
         r = panel.respondents
         ctl = [f"ctl__{c}" for c in panel.controls]
@@ -433,14 +525,21 @@ def _prepare(panel: Panel, eq: Equation, unit_index: dict[str, int]) -> _Prepare
             unit=frame["unit_id"].map(unit_index).to_numpy(int),
             t=frame["t"].to_numpy(int),
             lead=None,
+            n_units=nu,
         )
     cells = panel.cells
     lagged = _with_lags(cells, eq.parents, eq.lag)
-    parts = [cells[eq.parents]] if eq.lag >= 1 else []
-    lead = pd.concat([*parts, _with_lags(cells, eq.parents, -1)], axis=1)
     ok = (
         cells[eq.child].notna() & cells[f"n__{eq.child}"].notna() & lagged.notna().all(axis=1)
     ).to_numpy()
+    fine = panel.lead_cells is not None and all(
+        c in panel.lead_cells.columns for c in (eq.child, *eq.parents)
+    )
+    lead = (
+        _lead_data(panel.lead_cells, eq, unit_index, panel.lead_grain, True)
+        if fine
+        else _lead_data(cells, eq, unit_index, panel.grain, False)
+    )
     return _Prepared(
         eq,
         y=cells[eq.child].to_numpy(float)[ok],
@@ -448,15 +547,25 @@ def _prepare(panel: Panel, eq: Equation, unit_index: dict[str, int]) -> _Prepare
         X=lagged.to_numpy(float)[ok],
         unit=cells["unit_id"].map(unit_index).to_numpy(int)[ok],
         t=cells["t"].to_numpy(int)[ok],
-        lead=lead.to_numpy(float)[ok],
+        lead=lead,
+        n_units=nu,
     )
 
 
-def _fitted(p: _Prepared) -> np.ndarray:
-    """Fitted values of the two-way fixed-effects regression (for the wild bootstrap)."""
-    t = np.unique(p.t, return_inverse=True)[1]
-    beta = _wls(_design(p.X, p.unit, t), p.y, p.w)
-    return _design(p.X, p.unit, t) @ beta
+def _fitted_values(X: np.ndarray, y: np.ndarray, w: np.ndarray, unit, t) -> np.ndarray:
+    """Fitted values of a two-way fixed-effects regression (for the wild bootstrap)."""
+    t = np.unique(t, return_inverse=True)[1]
+    D = _design(X, unit, t)
+    return D @ _wls(D, y, w)
+
+
+def _wild_replicate(p: _Prepared, fitted: tuple, v: np.ndarray) -> _Prepared:
+    """The equation with residuals flipped by each unit's wild weight ``v[unit]``."""
+    f, f_lead = fitted
+    lead = p.lead
+    if lead is not None:
+        lead = replace(lead, y=f_lead + (lead.y - f_lead) * v[lead.unit])
+    return replace(p, y=f + (p.y - f) * v[p.unit], lead=lead)
 
 
 @dataclass
@@ -579,14 +688,27 @@ def fit_linkage(
     boot_B = np.full((n_boot, m, m), np.nan)
     boot_between = [np.full((n_boot, p.k), np.nan) for p in prepared]
     boot_lead = [np.full((n_boot, p.k), np.nan) for p in prepared]
-    fitted = [_fitted(p) for p in prepared] if wild else []
+    fitted = (
+        [
+            (
+                _fitted_values(p.X, p.y, p.w, p.unit, p.t),
+                None
+                if p.lead is None
+                else _fitted_values(
+                    np.column_stack([p.lead.X, p.lead.L]), p.lead.y, p.lead.w, p.lead.unit, p.lead.t
+                ),
+            )
+            for p in prepared
+        ]
+        if wild
+        else []
+    )
     for b in range(n_boot):
         results = []
         if wild:
             v = rng.choice(_WEBB, len(units))
             for p, f in zip(prepared, fitted, strict=True):
-                star = replace(p, y=f + (p.y - f) * v[p.unit])
-                results.append(star.coefficients())
+                results.append(_wild_replicate(p, f, v).coefficients())
         else:
             draw = rng.integers(0, len(units), len(units))
             for p in prepared:
@@ -638,6 +760,7 @@ def fit_linkage(
                     between_ci_low=np.nanquantile(bw, alpha) if len(bw) else np.nan,
                     between_ci_high=np.nanquantile(bw, 1 - alpha) if len(bw) else np.nan,
                     lead=fit["lead"][j],
+                    lead_grain=p.lead.grain,
                     lead_ci_low=np.nanquantile(ld, alpha) if np.isfinite(ld).any() else np.nan,
                     lead_ci_high=np.nanquantile(ld, 1 - alpha) if np.isfinite(ld).any() else np.nan,
                     lead_p=float(_p_boot(ld[np.isfinite(ld)][:, None])[0])

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import REPO
 from rox_helpers import linkage
 from rox_helpers.config import parse_engagement_config
 from rox_helpers.errors import ConfigError, RoxError
@@ -78,6 +79,37 @@ def test_respondent_level_link_holds_every_other_attribute_constant(model, loade
     for p in ("checkin_speed", "cleanliness", "staff_friendliness"):
         assert edges.loc[("nps", p), "estimate"] == pytest.approx(res.params[p], rel=1e-8)
         assert edges.loc[("nps", p), "evidence"] == "respondent-level association within units"
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["no_feedback", "feedback"])
+def feedback_fit(request, tmp_path_factory):
+    """Occupancy on pride in a small engagement generated with or without the generator's
+    feedback (last month's occupancy raises this month's pride)."""
+    import shutil
+
+    from rox_helpers.data import load_engagement
+    from rox_helpers.synthetic import SampleSize, generate_sample
+
+    root = tmp_path_factory.mktemp(f"fb{int(request.param)}")
+    shutil.copy(REPO / "engagements" / "sample" / "engagement.yml", root / "engagement.yml")
+    size = SampleSize(n_customers=3_000, n_interactions=30_000, n_responses=1_500)
+    generate_sample(root / "data", seed=11, size=size, feedback=request.param)
+    d = load_engagement(root)
+    panel = linkage.build_panel(d.tables, d.config, measures=["pride", "occupancy"])
+    model = linkage.fit_linkage(panel, d.config, paths={"occupancy": ["pride"]}, n_boot=199)
+    return request.param, model.edges.iloc[0]
+
+
+def test_lead_test_flags_the_generators_feedback_and_only_then(feedback_fit):
+    feedback, edge = feedback_fit
+    # the feedback acts within a month: the test runs at the finer grain of the data
+    assert edge["lead_grain"] == "month"
+    assert bool(edge["feedback_flag"]) is feedback, edge[["lead", "lead_p", "lead_q"]]
+    if feedback:  # occupancy raises next month's pride: the lead is positive
+        assert edge["lead"] > 0 and edge["lead_ci_low"] > 0
+        assert "lead test" in edge["flags"]
+    else:
+        assert edge["lead_ci_low"] <= 0 <= edge["lead_ci_high"]
 
 
 def test_reliability_matches_one_way_anova():
