@@ -176,6 +176,16 @@ class Privacy(_Model):
     name_influencers: bool = False
     legal_basis_for_naming: str | None = None
 
+    @model_validator(mode="after")
+    def _naming_needs_a_basis(self) -> Privacy:
+        if self.name_influencers and not (self.legal_basis_for_naming or "").strip():
+            raise ValueError(
+                "name_influencers is true but legal_basis_for_naming is empty: record the "
+                "legal basis (e.g. 'legitimate interest, DPIA ref. 2026-04, works council "
+                "informed') or set name_influencers: false to show 'Influencer 1..n'"
+            )
+        return self
+
 
 class CodebookEntry(_Model):
     label: str

@@ -56,6 +56,7 @@ __all__ = [
     "Panel",
     "build_panel",
     "default_paths",
+    "derived_measures",
     "fit_linkage",
     "reliability",
     "test_hypotheses",
@@ -192,7 +193,11 @@ def build_panel(
     paths = config.linkage.paths or default_paths(config)
     if measures is None:
         measures = sorted({m for c, ps in paths.items() for m in (c, *ps)})
-    derived = derived or {}
+    given = derived or {}
+    derived = {
+        **derived_measures(tables, config, [m for m in measures if m not in given], grain),
+        **given,
+    }
     info = _measure_table(config, measures)
     cells: pd.DataFrame | None = None
     rel_rows = []
@@ -234,6 +239,41 @@ def build_panel(
 
 
 _GRAINS = ("month", "quarter", "year")
+
+
+def derived_measures(
+    tables: dict[str, pd.DataFrame],
+    config: EngagementConfig,
+    names: list[str],
+    grain: str,
+) -> dict[str, pd.DataFrame]:
+    """Cells (``unit_id, period, value, n``) of the measures among ``names`` that the
+    workbook derives itself (:data:`~rox_helpers.config.DERIVED_MEASURES`).
+
+    ``influencer_pride``: the pride of the people colleagues turn to, per unit and period
+    (nominations-weighted, see :func:`rox_helpers.influencers.unit_influencer_pride`); it
+    needs the ``network`` table.
+    """
+    from rox_helpers import influencers
+
+    out = {}
+    for name in [n for n in names if n in DERIVED_MEASURES and config.measure(n) is None]:
+        network, employees = tables.get("network"), tables.get("employees")
+        if network is None or employees is None:
+            raise RoxError(
+                f"The linkage model needs {name!r}, which is computed from the peer "
+                "network, and the engagement has no network (or no employees) table.",
+                file="engagement.yml",
+                column=f"linkage.paths ({name})",
+                rule="influencer measures need data.network and data.employees",
+                fix="Declare the network table under data:, or remove the measure from "
+                "linkage.paths.",
+            )
+        cent = influencers.network_centrality(network, employees, seed=config.seed)
+        out[name] = influencers.unit_influencer_pride(
+            employees, cent, grain=grain, anonymity_floor=config.privacy.anonymity_floor
+        )
+    return out
 
 
 def _index_periods(cells: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -24,6 +24,7 @@ from rox_helpers import __version__
 from rox_helpers.artifacts import new_run_dir
 from rox_helpers.config import EngagementConfig, load_engagement_config
 from rox_helpers.errors import NotebookFailure, NotebookRunError
+from rox_helpers.influencers import naming_record
 from rox_helpers.io import sha256_file
 from rox_helpers.report import Section, render_report
 
@@ -186,6 +187,8 @@ def run_engagement(
         "status": "running",
         "inputs": input_hashes(cfg, root),
         "parameters": {"seed": cfg.seed, "steps": [s.id for s in steps]},
+        # whether influencers may be shown by name, and on what legal basis
+        "influencer_naming": naming_record(cfg.privacy),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "platform": platform.platform(),

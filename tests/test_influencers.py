@@ -208,13 +208,23 @@ def test_labels_hide_ids_by_default(flags):
 
 
 def test_naming_without_a_legal_basis_is_a_config_error(flags):
+    from pydantic import ValidationError
+
+    # engagement.yml is refused when it asks for names without a basis ...
+    with pytest.raises(ValidationError, match="legal_basis_for_naming"):
+        Privacy(name_influencers=True)
+    with pytest.raises(ValidationError, match="legal_basis_for_naming"):
+        Privacy(name_influencers=True, legal_basis_for_naming="  ")
+    # ... and the labels refuse it too, whatever built the settings
     with pytest.raises(ConfigError) as err:
-        inf.influencer_labels(flags, Privacy(name_influencers=True))
+        inf.influencer_labels(flags, Privacy.model_construct(name_influencers=True))
     assert err.value.file == "engagement.yml"
     assert err.value.column == "privacy.legal_basis_for_naming"
     assert "legal_basis_for_naming" in err.value.fix
     with pytest.raises(ConfigError):
-        inf.naming_record(Privacy(name_influencers=True, legal_basis_for_naming="  "))
+        inf.naming_record(
+            Privacy.model_construct(name_influencers=True, legal_basis_for_naming="  ")
+        )
     basis = "legitimate interest, DPIA 2026-04"
     named = Privacy(name_influencers=True, legal_basis_for_naming=basis)
     labels = inf.influencer_labels(flags, named)

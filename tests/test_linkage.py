@@ -38,6 +38,15 @@ def test_every_true_effect_inside_the_joint_band_and_every_sign_right(model, tru
     assert np.mean(covered) >= 0.8
 
 
+def test_influencer_pride_enters_as_a_measure_with_no_effect_of_its_own(model):
+    # the generator's greeting depends on each person's own pride only: once the unit's
+    # pride is held constant, the pride of the people colleagues turn to adds nothing
+    assert model.panel.cells["influencer_pride"].notna().mean() > 0.9
+    e = model.edges.set_index(["child", "parent"]).loc[("greet_front_line", "influencer_pride")]
+    assert e["ci_low"] <= 0 <= e["ci_high"]
+    assert e["ci_high"] - e["ci_low"] < 0.1  # and the interval is informative, not vacuous
+
+
 def test_total_effect_of_pride_on_nps_matches_the_chain_of_true_links(model, truth):
     true = _truth(truth)
     names = sorted({n for k in true for n in k})
