@@ -77,10 +77,15 @@ def resolve_run_dir(engagement: str | Path, run_dir: str | Path | None) -> Path:
     return new_run_dir(engagement, label="interactive")
 
 
-def save_table(run_dir: str | Path, name: str, df: pd.DataFrame) -> Path:
-    """Write a tidy table to ``artifacts/tables/<name>.parquet``."""
+def _table_path(run_dir: str | Path, name: str) -> Path:
     path = Path(run_dir) / "artifacts" / "tables" / f"{name}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_table(run_dir: str | Path, name: str, df: pd.DataFrame) -> Path:
+    """Write a tidy table to ``artifacts/tables/<name>.parquet``."""
+    path = _table_path(run_dir, name)
     df.to_parquet(path, index=False)
     return path
 
@@ -94,6 +99,17 @@ def load_table(run_dir: str | Path, name: str) -> pd.DataFrame:
             "produces it first (rox run runs them in order)."
         )
     return pd.read_parquet(path)
+
+
+def open_interactions(run_dir: str | Path):
+    """The setup step's interaction log as an Ibis table over DuckDB (not loaded into
+    memory), or None when the engagement has no log."""
+    path = Path(run_dir) / "artifacts" / "tables" / "interactions.parquet"
+    if not path.is_file():
+        return None
+    import ibis
+
+    return ibis.duckdb.connect().read_parquet(str(path), table_name="interactions")
 
 
 def has_table(run_dir: str | Path, name: str) -> bool:
@@ -139,6 +155,8 @@ def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
     for name, df in data.tables.items():
         save_table(run_dir, name, df)
     if data.interactions is not None:
+        # the validated, pseudonymised log, streamed by the engine (never through pandas)
+        data.interactions.to_parquet(_table_path(run_dir, "interactions"))
         feats = features_frame(
             data.interactions,
             customers=data.tables.get("customers"),

@@ -265,6 +265,11 @@ class Linkage(_Model):
         description="survey columns held constant in respondent-level equations (default: "
         "every rated attribute of the codebook in the survey)",
     )
+    what_if: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="named what-if scenarios for the report: name -> {measure: change in its "
+        "raw units}, e.g. 'Check-in 2 minutes faster': {checkin_minutes: -2}",
+    )
 
 
 class Scenario(_Model):
@@ -349,6 +354,9 @@ class EngagementConfig(_Model):
                     )
         for child in self.linkage.lags:
             check(child, f"linkage.lags.{child}")
+        for name, changes in self.linkage.what_if.items():
+            for m in changes:
+                check(m, f"linkage.what_if.{name}")
         for i, h in enumerate(self.hypotheses):
             for name in h.measures:
                 check(name, f"hypotheses.{i}.measures")

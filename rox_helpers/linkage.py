@@ -460,6 +460,16 @@ class _Prepared:
         # Every regression is solved from per-unit cross-product matrices (a bootstrap
         # replicate sums its drawn units' matrices); period effects enter as dummies.
         nu = self.n_units
+        if len(self.y) <= self.X.shape[1] + 2:
+            raise RoxError(
+                f"Too few complete observations ({len(self.y)}) to estimate "
+                f"{self.eq.child} on {', '.join(self.eq.parents)}.",
+                file="engagement.yml",
+                column=f"linkage.paths.{self.eq.child}",
+                rule="each equation needs more unit-periods (with the parents' lags) than "
+                "parameters",
+                fix="Add periods or units, use a coarser grain, a lag of 0, or fewer parents.",
+            )
         T = _period_dummies(self.t)
         self.stats = {
             "within": _unit_crossproducts(
@@ -481,9 +491,14 @@ class _Prepared:
                 False,
             )
             ld = self.lead
-            self.stats["lead"] = _unit_crossproducts(
-                np.column_stack([ld.X, ld.L, _period_dummies(ld.t), ld.y]), ld.w, ld.unit, nu, True
-            )
+            if len(ld.y) > ld.X.shape[1] + self.k + 5:
+                self.stats["lead"] = _unit_crossproducts(
+                    np.column_stack([ld.X, ld.L, _period_dummies(ld.t), ld.y]),
+                    ld.w,
+                    ld.unit,
+                    nu,
+                    True,
+                )
 
     @property
     def k(self) -> int:
@@ -510,7 +525,7 @@ class _Prepared:
             width = ld.X.shape[1] + k
             out["lead"] = (
                 self.solve("lead", draw)[ld.X.shape[1] : width]
-                if len(ld.y) > width + 5
+                if "lead" in self.stats
                 else np.full(k, np.nan)
             )
         return out
@@ -700,17 +715,16 @@ def fit_linkage(
         )
     units = np.array(sorted(panel.cells["unit_id"].dropna().unique()))
     unit_index = {u: i for i, u in enumerate(units)}
+    if len(units) < 3 or n_periods < 2:
+        raise RoxError(
+            f"The panel has {len(units)} unit(s) and {n_periods} period(s): too few to compare "
+            "each unit with itself over time.",
+            file="engagement.yml",
+            column="linkage.grain",
+            rule="the linkage model needs at least 3 units and 2 periods",
+            fix="Provide more periods of data, or a finer grain (linkage.grain: month).",
+        )
     prepared = [_prepare(panel, eq, unit_index) for eq in equations]
-    for p in prepared:
-        if len(p.y) <= p.X.shape[1] + 2:
-            raise RoxError(
-                f"Too few complete observations ({len(p.y)}) to estimate {p.eq.child} on "
-                f"{', '.join(p.eq.parents)}.",
-                file="engagement.yml",
-                column=f"linkage.paths.{p.eq.child}",
-                rule="each equation needs more observations than parameters",
-                fix="Use a coarser grain, a lag of 0, or fewer parents.",
-            )
     m = len(names)
 
     def collect(results) -> np.ndarray:
@@ -1054,3 +1068,178 @@ def test_hypotheses(
         )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------
+# For the notebook and the report
+# --------------------------------------------------------------------------------------
+def scenario_what_ifs(model: LinkageModel, config: EngagementConfig) -> pd.DataFrame:
+    """The what-ifs of ``linkage.what_if`` (or, when none are declared, the first measure of
+    the chain raised by its median within-unit range), one block of rows per scenario.
+
+    Columns: ``scenario``, then those of :func:`what_if`, and ``note`` (extrapolation notes).
+    """
+    scenarios = dict(config.linkage.what_if)
+    if not scenarios:
+        root = model.names[0]
+        col = model.panel.cells.dropna(subset=[root]).groupby("unit_id")[root]
+        step = float((col.max() - col.min()).median()) / 2
+        if step > 0:
+            label = model.panel.info(root)["label"]
+            scenarios = {f"{label} up {step:.2g}": {root: step}}
+    parts = []
+    for name, changes in scenarios.items():
+        w = what_if(model, changes)
+        if len(w):
+            parts.append(w.assign(scenario=name, note="; ".join(w.attrs["notes"])))
+    cols = ["scenario", "measure", "label", "element", "change", "ci_low", "ci_high"]
+    if not parts:
+        return pd.DataFrame(columns=[*cols, "extrapolation", "note"])
+    out = pd.concat(parts, ignore_index=True)
+    return out[[*cols, "extrapolation", "note"]]
+
+
+def unit_profile(panel: Panel, measures: list[str]) -> pd.DataFrame:
+    """Each unit's average of ``measures`` over the panel's periods (weighted by base), with
+    its total base per measure: one row per unit, for the EX -> CX scatter views."""
+    cells = panel.cells
+    out = pd.DataFrame(index=pd.Index(sorted(cells["unit_id"].unique()), name="unit_id"))
+    for m in measures:
+        d = cells.dropna(subset=[m, f"n__{m}"])
+        w = d[f"n__{m}"].astype(float)
+        g = d.assign(_wx=d[m] * w, _w=w).groupby("unit_id")
+        out[m] = g["_wx"].sum() / g["_w"].sum()
+        out[f"n__{m}"] = g["_w"].sum()
+    return out.reset_index()
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def linkage_findings(
+    model: LinkageModel,
+    hypotheses: pd.DataFrame,
+    what_ifs: pd.DataFrame,
+    *,
+    influencers=None,
+    loyalty: pd.DataFrame | None = None,
+    step: str = "04",
+) -> list:
+    """Findings of the linkage step: the chain's strongest total effects on the results,
+    the what-ifs, the hypotheses, the influencers (an
+    :class:`~rox_helpers.influencers.InfluencerSummary`), the loyalty economics (from
+    :func:`rox_helpers.loyalty.value_per_point`) and the caveats (feedback, noisy
+    measures)."""
+    from rox_helpers.artifacts import Finding
+
+    out = []
+    eff = model.effects
+    info = model.panel.measures.set_index("name")
+    results = set(info.index[info["element"] == "results"])
+    roots = [n for n in model.names if not model.parents_of(n)]
+    chain = eff[eff["from"].isin(roots) & eff["to"].isin(results)]
+    sig = chain[(chain["total_ci_low"] > 0) | (chain["total_ci_high"] < 0)]
+    if len(chain):
+        out.append(
+            Finding(
+                step=step,
+                headline=(
+                    f"{len(sig)} of {len(chain)} links from the start of the chain to the "
+                    "results are clear of zero"
+                ),
+                evidence=[
+                    f"{r.from_label} -> {r.to_label}: {_fmt(r.total)} per unit of "
+                    f"{r.from_label} (95% CI {_fmt(r.total_ci_low)} to {_fmt(r.total_ci_high)}; "
+                    f"{r.horizon})"
+                    for r in chain.itertuples()
+                ],
+                so_what="These totals run through every hypothesised path; they are what the "
+                "business case may quote, with the horizon stated.",
+                confidence="high" if len(sig) == len(chain) else "medium",
+            )
+        )
+    for name, g in what_ifs.groupby("scenario", sort=False):
+        res = g[g["element"] == "results"]
+        show = res if len(res) else g
+        out.append(
+            Finding(
+                step=step,
+                headline=f"What if: {name}",
+                evidence=[
+                    f"{r.label}: {_fmt(r.change)} (95% CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)})"
+                    for r in show.itertuples()
+                ]
+                + ([f"extrapolation: {g['note'].iloc[0]}"] if g["extrapolation"].any() else []),
+                so_what="A linear prediction within the range the hotels have seen; "
+                "outside it, treat it as indicative.",
+                confidence="low" if g["extrapolation"].any() else "medium",
+            )
+        )
+    if len(hypotheses):
+        counts = hypotheses["verdict"].value_counts()
+        out.append(
+            Finding(
+                step=step,
+                headline=", ".join(f"{n} {v}" for v, n in counts.items())
+                + f" of {len(hypotheses)} hypotheses",
+                evidence=[
+                    f"{r.id} {r.statement}: {r.verdict}"
+                    + (
+                        f" ({_fmt(r.effect)}, 95% CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)})"
+                        if pd.notna(getattr(r, "effect", np.nan))
+                        else ""
+                    )
+                    + (f"; {r.detail}" if getattr(r, "detail", "") else "")
+                    for r in hypotheses.itertuples()
+                ],
+                so_what="Inconclusive is not 'no effect': the detail gives the smallest "
+                "effect these data could have detected.",
+                confidence="medium",
+            )
+        )
+    if influencers is not None:
+        out.append(
+            Finding(
+                step=step,
+                headline=influencers.headline(),
+                evidence=[influencers.rule, *influencers.notes],
+                so_what="Change travels through these people: involve them in any pride or "
+                "service programme, whatever their grade.",
+                confidence="medium",
+            )
+        )
+    if loyalty is not None and len(loyalty):
+        shown = loyalty[~loyalty["suppressed"].astype(bool)]
+        out.append(
+            Finding(
+                step=step,
+                headline="What guests did after answering puts a value on the experience",
+                evidence=[
+                    f"{r.description}, {r.outcome}: {_fmt(r.per_customer)} per guest over "
+                    f"{r.horizon_months} months (95% CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)})"
+                    for r in shown.itertuples()
+                ],
+                so_what="These per-guest values, adjusted for earlier behaviour, feed the "
+                "business case; they are observational, not randomised.",
+                confidence="medium",
+            )
+        )
+    e = model.edges
+    caveats = [f"{r.child_label} <- {r.parent_label}: {r.flags}" for r in e.itertuples() if r.flags]
+    out.append(
+        Finding(
+            step=step,
+            headline=(
+                f"Every link is estimated within hotels over time ({model.n_boot} bootstrap "
+                f"replicates, {model.bootstrap})"
+                + (f"; {len(caveats)} carry a caveat" if caveats else "; no link is flagged")
+            ),
+            evidence=[f"{n} links on {ev}" for ev, n in e["evidence"].value_counts().items()]
+            + caveats,
+            so_what="Within-unit evidence rules out fixed differences between hotels, not "
+            "every confounder: these are well-founded associations, not experiments.",
+            confidence="medium",
+        )
+    )
+    return out

@@ -174,3 +174,193 @@ def turnover_vs_pride(units: pd.DataFrame, *, colours=None, ax=None, title=""):
     ax.set_title(title)
     sns.despine(ax=ax)
     return ax
+
+
+def _short(x: float) -> str:
+    return f"{x:.2g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def _chain_layout(edges: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """Layers by longest path from the start of the chain; within a layer, measures ordered
+    by the mean height of their parents (a barycentre pass), to keep crossings few."""
+    parents: dict[str, list[str]] = {}
+    for r in edges.itertuples():
+        parents.setdefault(r.child, []).append(r.parent)
+        parents.setdefault(r.parent, [])
+    depth: dict[str, int] = {}
+
+    def level(n: str) -> int:
+        if n not in depth:
+            depth[n] = 1 + max((level(p) for p in parents[n]), default=-1)
+        return depth[n]
+
+    layers: dict[int, list[str]] = {}
+    for n in sorted(parents):
+        layers.setdefault(level(n), []).append(n)
+    y: dict[str, float] = {}
+    for d in sorted(layers):
+        names = layers[d]
+        if d > 0:
+            names = sorted(names, key=lambda n: -np.mean([y[p] for p in parents[n]]))
+        for k, n in enumerate(names):
+            y[n] = (len(names) - 1) / 2 - k
+    return {n: (float(depth[n]), y[n]) for n in parents}
+
+
+def linkage_chain(edges: pd.DataFrame, measures: pd.DataFrame, *, colours=None, ax=None, title=""):
+    """The linkage model as a diagram: measures from the start of the chain (left) to the
+    results (right), coloured by ROX element, an arrow per link labelled with its effect and
+    95% interval (grey when the interval spans zero).
+
+    ``edges``: :attr:`LinkageModel.edges`; ``measures``: ``panel.measures``."""
+    c = colours or Colours()
+    pos = _chain_layout(edges)
+    info = measures.set_index("name")
+    n_layers = int(max(x for x, _ in pos.values())) + 1
+    height = max(sum(1 for x, _ in pos.values() if x == k) for k in range(n_layers))
+    ax = _ax(ax, size=(2.4 * n_layers + 1, 0.85 * height + 1.8))
+    el_colour = dict(zip(ELEMENTS, sns.color_palette("pastel", len(ELEMENTS)), strict=True))
+    for r in edges.itertuples():
+        (x0, y0), (x1, y1) = pos[r.parent], pos[r.child]
+        clear = r.ci_low > 0 or r.ci_high < 0
+        colour = (c.primary if r.estimate > 0 else c.accent) if clear else "#b0b0b0"
+        ax.annotate(
+            "",
+            xy=(x1, y1),
+            xytext=(x0, y0),
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": colour,
+                "lw": 1.8 if clear else 1.0,
+                "shrinkA": 24,
+                "shrinkB": 24,
+            },
+        )
+        ax.text(
+            (x0 + x1) / 2,
+            (y0 + y1) / 2,
+            f"{_short(r.estimate)} [{_short(r.ci_low)}, {_short(r.ci_high)}]",
+            fontsize=6.5,
+            color=colour if clear else "#707070",
+            ha="center",
+            va="center",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9},
+        )
+    for n, (x, y) in pos.items():
+        el = info.loc[n, "element"] if n in info.index else None
+        ax.text(
+            x,
+            y,
+            "\n".join(_wrap(str(info.loc[n, "label"]) if n in info.index else n, 18)),
+            fontsize=7.5,
+            ha="center",
+            va="center",
+            bbox={
+                "boxstyle": "round,pad=0.35",
+                "fc": el_colour.get(el, "#f4f4f4"),
+                "ec": c.neutral,
+            },
+        )
+    used = [e for e in ELEMENTS if e in set(info.loc[info.index.isin(list(pos)), "element"])]
+    handles = [plt.Rectangle((0, 0), 1, 1, fc=el_colour[e], ec=c.neutral) for e in used]
+    ax.legend(
+        handles,
+        [e.capitalize() for e in used],
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=len(used),
+        frameon=False,
+        fontsize=8,
+    )
+    ax.set_xlim(-0.6, n_layers - 0.4)
+    ax.set_ylim(-height / 2, height / 2)
+    ax.axis("off")
+    ax.set_title(title)
+    return ax
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [text]
+
+
+def ex_cx_scatter(
+    profile: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str,
+    *,
+    labels: dict[str, str] | None = None,
+    ax=None,
+    title="",
+):
+    """Units as points: one EX measure against another, coloured by a CX or results measure
+    (from :func:`rox_helpers.linkage.unit_profile`), with a least-squares line."""
+    labels = labels or {}
+    d = profile.dropna(subset=[x, y, hue])
+    ax = _ax(ax, size=(6.2, 4.2))
+    pts = ax.scatter(d[x], d[y], c=d[hue], cmap="viridis", s=40, edgecolor="white", lw=0.5)
+    if len(d) >= 3:
+        slope, intercept = np.polyfit(d[x].to_numpy(float), d[y].to_numpy(float), 1)
+        xs = np.linspace(d[x].min(), d[x].max(), 20)
+        ax.plot(xs, intercept + slope * xs, color="#707070", lw=1, ls="--")
+    ax.figure.colorbar(pts, ax=ax, label=labels.get(hue, hue))
+    ax.set_xlabel(labels.get(x, x))
+    ax.set_ylabel(labels.get(y, y))
+    ax.set_title(title)
+    sns.despine(ax=ax)
+    return ax
+
+
+def what_if_results(what_ifs: pd.DataFrame, scenario: str, *, colours=None, title=""):
+    """One scenario's predicted change in each downstream measure with its 95% interval, one
+    small panel per measure (each in its own units)."""
+    c = colours or Colours()
+    d = what_ifs[what_ifs["scenario"] == scenario].reset_index(drop=True)
+    fig, axes = plt.subplots(
+        1, max(len(d), 1), figsize=(max(2.2 * len(d), 3), 2.4), layout="constrained"
+    )
+    axes = np.atleast_1d(axes)
+    for a, r in zip(axes, d.itertuples(), strict=False):
+        a.errorbar(
+            [r.change],
+            [0],
+            xerr=[[r.change - r.ci_low], [r.ci_high - r.change]],
+            fmt="o",
+            color=c.accent if r.extrapolation else c.primary,
+            capsize=3,
+        )
+        a.axvline(0, color="#b0b0b0", lw=0.8)
+        a.set_yticks([])
+        lim = max(abs(r.ci_low), abs(r.ci_high)) * 1.3 or 1
+        a.set_xlim(-lim, lim)
+        a.set_title(f"{r.label}\n{_short(r.change)}", fontsize=8)
+        a.tick_params(axis="x", labelsize=7)
+        sns.despine(ax=a, left=True)
+    fig.suptitle(title or scenario, fontsize=10)
+    return axes
+
+
+def loyalty_by_group(table: pd.DataFrame, outcome: str = "stays", *, colours=None, ax=None):
+    """Adjusted later stays (or revenue, retention) per NPS group with 95% intervals (from
+    :func:`rox_helpers.loyalty.loyalty_by_nps_group`)."""
+    pal = palette(colours)
+    groups = ["detractor", "passive", "promoter"]
+    d = table[(table["outcome"] == outcome) & table["nps_group"].isin(groups)]
+    d = d.set_index("nps_group").reindex(groups).dropna(subset=["adjusted"])
+    ax = _ax(ax, size=(5, 3))
+    ax.bar(d.index, d["adjusted"], color=[pal[2], pal[3], pal[0]][: len(d)], alpha=0.9)
+    ax.errorbar(
+        d.index,
+        d["adjusted"],
+        yerr=[d["adjusted"] - d["ci_low"], d["ci_high"] - d["adjusted"]],
+        fmt="none",
+        color="black",
+        capsize=3,
+    )
+    h = int(d["horizon_months"].iloc[0]) if len(d) else 0
+    ax.set_ylabel(f"{outcome} in the next {h} months")
+    ax.set_title(f"What guests did after answering: {outcome} (adjusted for prior behaviour)")
+    sns.despine(ax=ax)
+    return ax

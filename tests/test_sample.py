@@ -140,6 +140,13 @@ def test_rox_run_on_the_sample_end_to_end(sample, truth):
         assert (run_dir / "quarantine" / f"{table}.csv").is_file()
     feats = pd.read_parquet(run_dir / "artifacts" / "tables" / "customer_features.parquet")
     assert feats["customer_id"].str.startswith("C-").all()
+    # the linkage step: its findings reach the report, the manifest records the naming rule
+    assert manifest["steps"]["04"]["status"] == "ok"
+    assert manifest["influencer_naming"] == {"named": False, "legal_basis": None}
+    findings = json.loads((run_dir / "artifacts" / "findings" / "04.json").read_text())
+    hyp = [f for f in findings["findings"] if "hypotheses" in f["headline"]]
+    assert hyp and hyp[0]["headline"].startswith("4 supported")
+    assert "The ROX linkage model" in html and "4 supported of 4 hypotheses" in html
     # privacy: nothing from the raw identifiers, or the personal data planted in comments,
     # appears in any file of the run (artifacts, quarantine, notebooks, report, manifest)
     leaks = _leaks(_run_text(run_dir), _raw_identifiers(sample))
