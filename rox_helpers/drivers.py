@@ -54,17 +54,63 @@ Uncertainty
 -----------
 The point estimate is computed once, from all respondents. ``n_boot`` bootstrap resamples of
 respondents (seeded) then give percentile intervals for each share, the probability of each
-rank, and for the leading drivers the paired difference "is #1 really ahead of #2?".
+rank, and for the leading drivers the paired difference "is #1 really ahead of #2?". Guests
+of the same hotel answer alike (same staff, same rooms), so ``fit(..., cluster="unit_id")``
+resamples hotels instead, each with all its respondents (the cluster bootstrap; Field &
+Welsh 2007); the resamples only reweight the respondents, so they cost no more.
+
+Beyond the shares
+-----------------
+===============================  ==========================================================
+function                         what a client gets
+===============================  ==========================================================
+:func:`compare_segments`         shares per segment (business vs leisure, behavioural
+                                 segments) side by side; differences tested by the
+                                 bootstrap, Benjamini-Hochberg within the comparison
+:func:`nonlinearity`             per driver, a step (or spline) fit against the line, out
+                                 of sample; shape and threshold ("up to 4 ...") if bent
+:func:`penalty_reward`           penalty-reward contrasts and a Kano-style class (basic,
+                                 performance, delighter, low impact); delighters are
+                                 candidate "magic moments"
+:func:`dissatisfiers_enhancers`  key dissatisfiers / key enhancers (Conklin, Powaga &
+                                 Lipovetsky 2004), Shapley values of a reach game
+:func:`kano_classification`      the two above in one table
+:func:`importance_performance`   importance (share) against performance (mean or top box),
+                                 with quadrant labels (fix first, keep up, ...)
+:func:`what_if`                  a driver raised by some points (or a share of guests moved
+                                 up one) -> predicted change in the mean outcome, promoters,
+                                 detractors and NPS, with intervals and extrapolation flags
+===============================  ==========================================================
+
+The regressions behind the last five use the respondents who answered the outcome and every
+driver (listwise) and report that base.
 
 References
 ----------
+Benjamini, Y. & Hochberg, Y. (1995). Controlling the false discovery rate. Journal of the
+Royal Statistical Society B 57, 289-300.
+Brandt, D. R. (1987). A procedure for identifying value-enhancing service components using
+customer satisfaction survey data. In Add Value to Your Service, AMA, 61-65.
 Budescu, D. V. (1993). Dominance analysis. Psychological Bulletin 114, 542-551.
+Conklin, M., Powaga, K. & Lipovetsky, S. (2004). Customer satisfaction analysis:
+identification of key drivers. European Journal of Operational Research 154, 819-827.
+Field, C. A. & Welsh, A. H. (2007). Bootstrapping clustered data. Journal of the Royal
+Statistical Society B 69, 369-390.
 Grömping, U. (2007). Estimators of relative importance in linear regression based on
 variance decomposition. The American Statistician 61, 139-147.
 Higham, N. J. (2002). Computing the nearest correlation matrix -- a problem from finance.
 IMA Journal of Numerical Analysis 22, 329-343.
 Johnson, J. W. (2000). A heuristic method for estimating the relative weight of predictor
 variables in multiple regression. Multivariate Behavioral Research 35, 1-19.
+Kano, N., Seraku, N., Takahashi, F. & Tsuji, S. (1984). Attractive quality and must-be
+quality. Journal of the Japanese Society for Quality Control 14, 39-48.
+Martilla, J. A. & James, J. C. (1977). Importance-performance analysis. Journal of
+Marketing 41, 77-79.
+Mikulić, J. & Prebežac, D. (2008). Prioritizing improvement of service attributes using
+impact range-performance analysis and impact-asymmetry analysis. Managing Service Quality
+18, 559-576.
+Mikulić, J. & Prebežac, D. (2011). A critical review of techniques for classifying quality
+attributes in the Kano model. Managing Service Quality 21, 46-66.
 Owen, G. (1977). Values of games with a priori unions. In Essays in Mathematical Economics
 and Game Theory, 76-88.
 Tonidandel, S. & LeBreton, J. M. (2010). Determining the relative importance of predictors
@@ -74,15 +120,20 @@ Methods 13, 767-781.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from rox_helpers.errors import DataValidationError
+
+_T = TypeVar("_T")
 
 #: Largest number of drivers for which the Shapley value is computed exactly (2^24 subsets).
 EXACT_MAX = 24
@@ -114,6 +165,7 @@ _PIVOT_TOL = 1e-12  # a driver whose variance left given the others is below thi
 _BLOCK = 1 << 18  # subsets per streamed block of the exact computation
 _LEVELS_PER_BLOCK = 14  # drivers swept inside a block (the rest before streaming)
 _PSD_TOL = 1e-10  # eigenvalues above -this count as non-negative
+_FEW_CLUSTERS = 20  # a cluster bootstrap with fewer clusters than this warns
 
 
 _CONTROLLER: list[ThreadpoolController] = []
@@ -124,6 +176,19 @@ def _blas_controller() -> ThreadpoolController:
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0]
+
+
+def _one_blas_thread(func: Callable[..., _T]) -> Callable[..., _T]:
+    """Run ``func`` on one BLAS thread: the tall-and-skinny products and least-squares
+    solves here are fastest so, and several threads contending for busy cores can be 10x
+    slower."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> _T:
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 class DriverWarning(UserWarning):
@@ -833,6 +898,86 @@ def _column(data: pd.DataFrame, col: str, role: str) -> np.ndarray:
         ) from None
 
 
+def _driver_list(data: pd.DataFrame, drivers: Sequence[str] | None, outcome: str) -> list[str]:
+    """The driver columns: as given, or every ``att_*`` column."""
+    if drivers is None:
+        drivers = [c for c in data.columns if str(c).startswith("att_")]
+    elif isinstance(drivers, str):
+        drivers = [drivers]
+    drivers = list(drivers)
+    if not drivers:
+        raise DataValidationError(
+            "no driver columns given (and no att_* columns found)",
+            rule="at least one driver",
+            fix="Pass drivers=[...] naming the attribute rating columns.",
+        )
+    if outcome in drivers:
+        raise ValueError(f"the outcome {outcome!r} is also listed as a driver")
+    return drivers
+
+
+def _weights(data: pd.DataFrame, weight: str | None) -> np.ndarray:
+    """Survey weights (ones without a weight column); refused if missing or negative."""
+    if weight is None:
+        return np.ones(len(data))
+    w = _column(data, weight, "weight")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise DataValidationError(
+            f"the weight column {weight!r} has missing, infinite or negative values",
+            column=weight,
+            rule="weights are finite and >= 0",
+            fix="Fix or drop those respondents' weights before the analysis.",
+        )
+    return w
+
+
+def _cluster_codes(data: pd.DataFrame, cluster: str) -> tuple[np.ndarray, int | None]:
+    """Integer codes of the cluster column (-1 = missing) and, for a categorical column,
+    the number of its categories (else None: the clusters present are counted later)."""
+    if cluster not in data.columns:
+        raise DataValidationError(
+            f"the cluster column {cluster!r} is not in the data",
+            column=cluster,
+            rule="cluster column present",
+            fix="Name an existing column (e.g. 'unit_id') as the cluster, or leave it out.",
+        )
+    s = data[cluster]
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s.cat.codes.to_numpy(dtype=np.int64), len(s.cat.categories)
+    codes, _ = pd.factorize(s, use_na_sentinel=True)
+    return codes.astype(np.int64), None
+
+
+def _check_clusters(
+    codes: np.ndarray, n_levels: int | None, cluster: str
+) -> tuple[np.ndarray, int]:
+    """Refuse respondents without a cluster; renumber the clusters present unless the
+    categories are fixed (categorical column)."""
+    if np.any(codes < 0):
+        raise DataValidationError(
+            f"{int((codes < 0).sum())} respondents have no value in the cluster column {cluster!r}",
+            column=cluster,
+            rule="every respondent in a cluster",
+            fix="Fill the cluster id (or drop those respondents) before the analysis.",
+        )
+    if n_levels is None:
+        uniq, codes = np.unique(codes, return_inverse=True)
+        n_levels = len(uniq)
+    return codes, n_levels
+
+
+def _resampler(
+    rng: np.random.Generator, n: int, codes: np.ndarray | None, n_levels: int | None
+) -> Callable[[], np.ndarray]:
+    """A function drawing one bootstrap resample as a count per respondent: respondents
+    with replacement, or (with cluster codes) clusters with replacement, each drawn
+    cluster bringing all its respondents."""
+    if codes is None:
+        return lambda: np.bincount(rng.integers(0, n, n), minlength=n)
+    g = int(n_levels)
+    return lambda: np.bincount(rng.integers(0, g, g), minlength=g)[codes]
+
+
 def _binary_levels(y: np.ndarray) -> np.ndarray | None:
     """The two values of a binary outcome (low, high), or None if it has more or fewer."""
     seen = y[~np.isnan(y)]
@@ -873,8 +1018,8 @@ class DriverModel:
     """Key driver analysis of an outcome on attribute ratings, scikit-learn style.
 
     ``fit`` computes the importances once from all respondents (the point estimate), then,
-    if ``n_boot > 0``, resamples respondents for intervals, rank probabilities and the
-    "#1 vs #2" comparison. Importances are derived from correlations: they are
+    if ``n_boot > 0``, resamples respondents (or, with ``cluster=``, whole clusters such as
+    hotels) for intervals, rank probabilities and the "#1 vs #2" comparison. Importances are derived from correlations: they are
     **associations, not effects** (the table's ``note`` says so).
 
     Parameters
@@ -890,7 +1035,8 @@ class DriverModel:
         complete respondents only. A binary outcome always uses complete respondents (the
         logistic fit needs them), and the output says so.
     n_boot : int, default=500
-        Bootstrap resamples of respondents; 0 for none (point estimate only).
+        Bootstrap resamples of respondents (of clusters with ``fit(..., cluster=...)``); 0
+        for none (point estimate only).
     ci : float, default=0.95
         Level of the percentile intervals.
     exact_max : int, default=24
@@ -944,6 +1090,10 @@ class DriverModel:
         Resamples whose matrix needed the same repair.
     boot_raw_ : numpy.ndarray or None
         Raw shares of each resample, shape ``(n_boot, p)``.
+    cluster_ : str or None
+        Cluster column of the bootstrap (None: respondents were resampled).
+    n_clusters_ : int or None
+        Clusters among the respondents used.
     note_ : str
     """
 
@@ -998,6 +1148,7 @@ class DriverModel:
         drivers: Sequence[str] | None = None,
         *,
         weight: str | None = None,
+        cluster: str | None = None,
     ) -> DriverModel:
         """Compute the importances (and, with ``n_boot``, their uncertainty).
 
@@ -1012,6 +1163,13 @@ class DriverModel:
             Attribute rating columns; all ``att_*`` columns by default. Missing = NaN.
         weight : str, optional
             Survey weight column (positive, finite).
+        cluster : str, optional
+            Cluster column (e.g. ``"unit_id"``, the hotel). The bootstrap then resamples
+            whole clusters, keeping each cluster's respondents together, since responses
+            within a hotel are correlated; the point estimate is unchanged. With a
+            categorical column, every category counts as a cluster (used or not), so two
+            fits with the same ``random_state`` and categories draw the same clusters
+            (:func:`compare_segments` relies on this).
 
         Returns
         -------
@@ -1028,7 +1186,7 @@ class DriverModel:
         # Tall-and-skinny products (respondents x drivers) are fastest on one BLAS thread;
         # several threads contending for busy cores can be 100x slower.
         with _blas_controller().limit(limits=1, user_api="blas"):
-            return self._fit(data, outcome, drivers, weight)
+            return self._fit(data, outcome, drivers, weight, cluster)
 
     def _fit(
         self,
@@ -1036,36 +1194,23 @@ class DriverModel:
         outcome: str,
         drivers: Sequence[str] | None,
         weight: str | None,
+        cluster: str | None = None,
     ) -> DriverModel:
         rng = np.random.default_rng(self.random_state)
-        if drivers is None:
-            drivers = [c for c in data.columns if str(c).startswith("att_")]
-        drivers = list(drivers)
-        if not drivers:
-            raise DataValidationError(
-                "no driver columns given (and no att_* columns found)",
-                rule="at least one driver",
-                fix="Pass drivers=[...] naming the attribute rating columns.",
-            )
-        if outcome in drivers:
-            raise ValueError(f"the outcome {outcome!r} is also listed as a driver")
+        # the resamples get their own stream, drawn first: the same seed gives the same
+        # resamples whatever the point estimate consumed
+        boot_rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
+        drivers = _driver_list(data, drivers, outcome)
         xy = np.empty((len(data), len(drivers) + 1), order="F")  # filled column by column
         for j, d in enumerate(drivers):
             xy[:, j] = _column(data, d, "driver")
         xy[:, -1] = _column(data, outcome, "outcome")
         x, y = xy[:, :-1], xy[:, -1]
-        if weight is None:
-            w = np.ones(len(y))
-        else:
-            w = _column(data, weight, "weight")
-            if not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise DataValidationError(
-                    f"the weight column {weight!r} has missing, infinite or negative values",
-                    column=weight,
-                    rule="weights are finite and >= 0",
-                    fix="Fix or drop those respondents' weights before the analysis.",
-                )
+        w = _weights(data, weight)
         keep = ~np.isnan(y) & (w > 0)
+        codes = n_levels = None
+        if cluster is not None:
+            codes, n_levels = _cluster_codes(data, cluster)
         levels = _binary_levels(y)
         self.outcome_type_ = "binary" if levels is not None else "rating"
         notes = [NOTE]
@@ -1104,9 +1249,16 @@ class DriverModel:
             keep &= ~np.isnan(x).all(axis=1)
         if not keep.all():
             xy, w = xy[keep], w[keep]
+            if codes is not None:
+                codes = codes[keep]
         x, y = xy[:, :-1], xy[:, -1]
         n = len(y)
         p = len(drivers)
+        self.cluster_ = cluster
+        self.n_clusters_ = None
+        if codes is not None:
+            codes, n_levels = _check_clusters(codes, n_levels, cluster)
+            self.n_clusters_ = len(np.unique(codes))
         if n < p + 2:
             raise DataValidationError(
                 f"{n} usable respondents for {p} drivers: too few for a driver analysis",
@@ -1181,7 +1333,22 @@ class DriverModel:
 
         boot = None
         if self.n_boot:
-            boot = self._bootstrap(x, y, w, method, rng)
+            if codes is not None:
+                notes.append(
+                    f"Intervals from {self.n_boot} bootstrap resamples of the "
+                    f"{self.n_clusters_} clusters ({cluster!r}), each cluster's respondents "
+                    "kept together."
+                )
+                if self.n_clusters_ < _FEW_CLUSTERS:
+                    warnings.warn(
+                        f"only {self.n_clusters_} clusters in {cluster!r}: a cluster "
+                        "bootstrap with so few clusters gives unreliable intervals",
+                        DriverWarning,
+                        stacklevel=2,
+                    )
+            self.note_ = " ".join(notes)
+            draw = _resampler(boot_rng, n, codes, n_levels)
+            boot = self._bootstrap(x, y, w, method, boot_rng, draw)
         self.boot_raw_ = boot
         self.importances_ = self._table(raw, mc_se, boot, reliable)
         return self
@@ -1206,13 +1373,14 @@ class DriverModel:
         w: np.ndarray,
         method: str,
         rng: np.random.Generator,
+        draw: Callable[[], np.ndarray],
     ) -> np.ndarray:
         n, p = x.shape
         counts = np.empty(n)
         out = np.empty((self.n_boot, p))
         if method == "relative_weights_logistic":
             for b in range(self.n_boot):
-                counts[:] = np.bincount(rng.integers(0, n, n), minlength=n)
+                counts[:] = draw()
                 sel = counts > 0
                 raw, _, _ = _relative_weights_logistic(x[sel], y[sel], (w * counts)[sel])
                 out[b] = raw
@@ -1220,7 +1388,7 @@ class DriverModel:
         moments = _Moments(np.column_stack([x, y]), w, self.missing_ == "pairwise")
         stack = np.empty((self.n_boot, p + 1, p + 1))
         for b in range(self.n_boot):
-            counts[:] = np.bincount(rng.integers(0, n, n), minlength=n)
+            counts[:] = draw()
             c = moments.corr(w * counts)
             if not np.all(np.isfinite(c)):
                 raise DataValidationError(
@@ -1303,3 +1471,1493 @@ class DriverModel:
                 "note": self.note_,
             }
         )
+
+
+# ------------------------------------------------------------------------------------------
+# regression helpers for the analyses below (complete respondents, weighted least squares)
+# ------------------------------------------------------------------------------------------
+
+
+class _Complete:
+    """The respondents who answered the outcome and every driver (listwise), as arrays."""
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        outcome: str,
+        drivers: list[str],
+        weight: str | None,
+        cluster: str | None = None,
+    ) -> None:
+        x = np.column_stack([_column(data, d, "driver") for d in drivers])
+        y = _column(data, outcome, "outcome")
+        w = _weights(data, weight)
+        keep = ~np.isnan(y) & ~np.isnan(x).any(axis=1) & (w > 0)
+        self.n_all = len(data)
+        self.x, self.y, self.w = x[keep], y[keep], w[keep]
+        self.n = int(keep.sum())
+        self.codes: np.ndarray | None = None
+        self.n_levels: int | None = None
+        if cluster is not None:
+            codes, n_levels = _cluster_codes(data, cluster)
+            self.codes, self.n_levels = _check_clusters(codes[keep], n_levels, cluster)
+        if self.n < len(drivers) + 2:
+            raise DataValidationError(
+                f"{self.n} respondents answered {outcome!r} and all {len(drivers)} drivers: "
+                "too few for the analysis",
+                column=outcome,
+                rule="more complete respondents than drivers + 1",
+                fix="Use fewer drivers or a larger group of respondents.",
+            )
+        for j, d in enumerate(drivers):
+            if np.ptp(self.x[:, j]) == 0:
+                raise DataValidationError(
+                    f"the driver {d!r} is constant among the complete respondents",
+                    column=d,
+                    rule="a driver varies",
+                    fix="Drop this driver from the analysis (or this group).",
+                )
+
+
+def _with_const(x: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.ones(len(x)), x])
+
+
+def _wls(design: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least squares coefficients (minimum-norm if the design is singular)."""
+    sw = np.sqrt(w)
+    return np.linalg.lstsq(design * sw[:, None], y * sw, rcond=None)[0]
+
+
+def _sandwich(
+    design: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    beta: np.ndarray,
+    codes: np.ndarray | None = None,
+) -> np.ndarray:
+    """Heteroskedasticity-robust (HC1) covariance of WLS coefficients, or cluster-robust
+    (CR1, statsmodels' ``cov_type="cluster"`` small-sample factor) with cluster codes."""
+    n, k = design.shape
+    resid = y - design @ beta
+    bread = np.linalg.pinv((design * w[:, None]).T @ design)
+    score = design * (w * resid)[:, None]
+    if codes is None:
+        meat = score.T @ score
+        factor = n / (n - k)
+    else:
+        g = int(codes.max()) + 1
+        sums = np.zeros((g, k))
+        np.add.at(sums, codes, score)
+        n_g = len(np.unique(codes))
+        meat = sums.T @ sums
+        factor = n_g / (n_g - 1) * (n - 1) / (n - k)
+    return factor * bread @ meat @ bread
+
+
+def _normal_p(z: np.ndarray | float) -> np.ndarray:
+    """Two-sided normal p-value."""
+    from scipy.stats import norm
+
+    return 2 * norm.sf(np.abs(z))
+
+
+def _upper_p(z: float) -> float:
+    """One-sided normal p-value (the estimate is above 0)."""
+    from scipy.stats import norm
+
+    return float(norm.sf(z))
+
+
+def _z_crit(ci: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + ci / 2))
+
+
+def _bh(p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Benjamini-Hochberg: (rejected, q-values); NaN p-values are left out."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p, dtype="float64")
+    reject = np.zeros(len(p), dtype=bool)
+    q = np.full(len(p), np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        reject[ok], q[ok], _, _ = multipletests(p[ok], alpha=alpha, method="fdr_bh")
+    return reject, q
+
+
+# ------------------------------------------------------------------------------------------
+# per-segment drivers
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentDrivers:
+    """Driver importances per segment, side by side, with the significant differences marked.
+
+    Attributes
+    ----------
+    shares : pandas.DataFrame
+        One row per segment and driver: ``segment`` then the columns of
+        :attr:`DriverModel.importances_` (``share``, ``ci_low``, ``ci_high``, ``rank``,
+        ``p_rank1``, ``n``, ...) and ``r2``.
+    differences : pandas.DataFrame
+        One row per pair of segments and driver: ``segment_a``, ``segment_b``, ``driver``,
+        ``measure`` (``"share"`` or ``"raw_share"``), ``estimate_a``, ``estimate_b``,
+        ``diff`` (a - b), ``ci_low``, ``ci_high`` (bootstrap percentile interval of the
+        difference), ``p_value`` (bootstrap), ``q_value`` (Benjamini-Hochberg over every
+        row of this table), ``significant`` (``q_value < alpha``).
+    models : dict of str to DriverModel
+        The fitted model of each segment.
+    note : str
+    """
+
+    shares: pd.DataFrame
+    differences: pd.DataFrame
+    models: dict[str, DriverModel]
+    note: str
+
+    def side_by_side(self) -> pd.DataFrame:
+        """Drivers x segments: each segment's share, and ``differs`` naming the pairs of
+        segments whose shares differ significantly (empty if none)."""
+        wide = self.shares.pivot(index="driver", columns="segment", values="share")
+        wide = wide.reindex(index=list(dict.fromkeys(self.shares["driver"])))
+        wide = wide[list(self.models)]
+        sig = self.differences[self.differences["significant"]]
+        pairs = (sig["segment_a"] + " vs " + sig["segment_b"]).groupby(sig["driver"]).agg("; ".join)
+        wide["differs"] = pairs.reindex(wide.index).fillna("").astype("str")
+        wide.columns.name = None
+        return wide.reset_index()
+
+
+@_one_blas_thread
+def compare_segments(
+    data: pd.DataFrame,
+    outcome: str = "nps",
+    drivers: Sequence[str] | None = None,
+    *,
+    by: str,
+    segments: Sequence[object] | None = None,
+    weight: str | None = None,
+    cluster: str | None = None,
+    method: str = "auto",
+    missing: str = "pairwise",
+    n_boot: int = 500,
+    ci: float = 0.95,
+    alpha: float = 0.05,
+    measure: str = "share",
+    min_base: int = 30,
+    random_state: int | None = 0,
+) -> SegmentDrivers:
+    """Key drivers per segment side by side, with the differences that are significant.
+
+    A :class:`DriverModel` is fitted in each segment (business vs leisure travellers,
+    behavioural segments, ...), each with its bootstrap. For every pair of segments and every
+    driver, the difference of the shares is tested by the bootstrap: the resamples of the two
+    segments are independent (respondents differ) or, with ``cluster``, the same clusters
+    (hotels) are drawn for every segment, so that the difference keeps the hotels' common
+    part. The p-value is the two-sided bootstrap percentile p-value,
+    ``2 min(#(d <= 0) + 1, #(d >= 0) + 1) / (B + 1)``, capped at 1. The Benjamini-Hochberg
+    false discovery rate is controlled over all the tests of the comparison (every pair of
+    segments x every driver); ``significant`` marks ``q_value < alpha``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per respondent.
+    outcome : str, default="nps"
+        Outcome column.
+    drivers : sequence of str, optional
+        Attribute rating columns; all ``att_*`` columns by default.
+    by : str
+        Segment column, e.g. ``"trip_purpose"`` or a behavioural segment.
+    segments : sequence, optional
+        Segment values to compare, in this order; every value with at least ``min_base``
+        respondents by default (sorted).
+    weight : str, optional
+        Survey weight column.
+    cluster : str, optional
+        Cluster column for a cluster bootstrap (e.g. ``"unit_id"``).
+    method, missing, n_boot, ci
+        As in :class:`DriverModel`; ``n_boot`` must be at least 100 (the test needs it).
+    alpha : float, default=0.05
+        False discovery rate.
+    measure : {"share", "raw_share"}, default="share"
+        Compare normalised shares (the driver's part of what the model explains) or raw
+        shares (its part of the outcome's variance, which also moves with R²).
+    min_base : int, default=30
+        Segments with fewer respondents answering the outcome are left out (with a warning).
+    random_state : int, default=0
+        Seed.
+
+    Returns
+    -------
+    SegmentDrivers
+        ``shares`` (long), ``differences``, ``models``, ``note``; ``side_by_side()`` for
+        the wide table.
+
+    Raises
+    ------
+    DataValidationError
+        The segment column is missing, or fewer than two segments reach ``min_base``.
+    """
+    if by not in data.columns:
+        raise DataValidationError(
+            f"the segment column {by!r} is not in the data",
+            column=by,
+            rule="segment column present",
+            fix="Name an existing column as by=..., e.g. 'trip_purpose'.",
+        )
+    if measure not in ("share", "raw_share"):
+        raise ValueError("measure must be 'share' or 'raw_share'")
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 100:
+        raise ValueError("compare_segments tests differences by the bootstrap: n_boot >= 100")
+    drivers = _driver_list(data, drivers, outcome)
+    d = data
+    if cluster is not None:
+        if cluster not in data.columns:
+            _cluster_codes(data, cluster)  # raises, naming the column
+        # one set of categories for every segment: the same seed then draws the same hotels
+        d = data.assign(**{cluster: pd.Categorical(data[cluster])})
+    key = d[by]
+    if segments is None:
+        segments = sorted(key.dropna().unique().tolist(), key=str)
+    rng = np.random.default_rng(random_state)
+    seeds = rng.integers(0, 2**63 - 1, size=len(segments))
+    has_outcome = d[outcome].notna() if outcome in d.columns else pd.Series(True, d.index)
+    models: dict[str, DriverModel] = {}
+    skipped = []
+    for seg, seed in zip(segments, seeds, strict=True):
+        part = d[key == seg]
+        base = int(has_outcome[part.index].sum())
+        if base < min_base:
+            skipped.append(f"{seg} (n = {base})")
+            continue
+        model = DriverModel(
+            method=method,
+            missing=missing,
+            n_boot=n_boot,
+            ci=ci,
+            reliability_base=min_base,
+            # with clusters: the same seed for every segment, so the same hotels are drawn
+            random_state=int(seeds[0]) if cluster is not None else int(seed),
+        )
+        models[str(seg)] = model.fit(part, outcome, drivers, weight=weight, cluster=cluster)
+    if skipped:
+        warnings.warn(
+            f"segments below the base of {min_base} left out: {', '.join(skipped)}",
+            DriverWarning,
+            stacklevel=2,
+        )
+    if len(models) < 2:
+        raise DataValidationError(
+            f"fewer than two segments of {by!r} have {min_base} respondents or more",
+            column=by,
+            rule=f"two segments with a base of {min_base}",
+            fix="Merge small segments, lower min_base, or compare a larger sample.",
+        )
+    shares = pd.concat(
+        [
+            m.importances_.assign(r2=m.r2_).pipe(
+                lambda t, s=seg: t.assign(segment=pd.array([s] * len(t), dtype="str"))
+            )
+            for seg, m in models.items()
+        ],
+        ignore_index=True,
+    )
+    shares = shares[["segment", *[c for c in shares.columns if c != "segment"]]]
+
+    rows = []
+    alpha_ci = (1 - ci) / 2
+    names = list(models)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            ma, mb = models[a], models[b]
+            ta, tb = ma.boot_raw_, mb.boot_raw_
+            ea = ma.importances_[measure].to_numpy()
+            eb = mb.importances_[measure].to_numpy()
+            if measure == "share":
+                ta = ta / ta.sum(axis=1, keepdims=True)
+                tb = tb / tb.sum(axis=1, keepdims=True)
+            diff = ta - tb
+            lo, hi = np.quantile(diff, [alpha_ci, 1 - alpha_ci], axis=0)
+            below = 1 + (diff <= 0).sum(axis=0)
+            above = 1 + (diff >= 0).sum(axis=0)
+            p = np.minimum(1.0, 2 * np.minimum(below, above) / (len(diff) + 1))
+            for j, drv in enumerate(drivers):
+                rows.append(
+                    {
+                        "segment_a": a,
+                        "segment_b": b,
+                        "driver": drv,
+                        "measure": measure,
+                        "estimate_a": ea[j],
+                        "estimate_b": eb[j],
+                        "diff": ea[j] - eb[j],
+                        "ci_low": lo[j],
+                        "ci_high": hi[j],
+                        "p_value": p[j],
+                    }
+                )
+    diffs = pd.DataFrame(rows)
+    reject, q = _bh(diffs["p_value"].to_numpy(), alpha)
+    diffs["q_value"] = q
+    diffs["significant"] = reject
+    for col in ("segment_a", "segment_b", "driver", "measure"):
+        diffs[col] = diffs[col].astype("str")
+    boot = (
+        f"{n_boot} bootstrap resamples of the clusters ({cluster!r}), the same clusters for "
+        "every segment"
+        if cluster is not None
+        else f"{n_boot} bootstrap resamples of respondents, independently in each segment"
+    )
+    note = (
+        f"Drivers of {outcome!r} by {by!r}: {len(models)} segments. Differences of "
+        f"{'normalised shares' if measure == 'share' else 'raw shares'} tested with {boot}; "
+        f"Benjamini-Hochberg over the {len(diffs)} tests of the comparison, significant "
+        f"where q < {alpha:g}. " + NOTE
+    )
+    if skipped:
+        note += f" Left out (base under {min_base}): {', '.join(skipped)}."
+    return SegmentDrivers(shares=shares, differences=diffs, models=models, note=note)
+
+
+# ------------------------------------------------------------------------------------------
+# non-linearity check
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NonlinearityCheck:
+    """Which drivers go with the outcome in a clearly non-linear way, and the shapes.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per driver: ``driver``, ``basis`` (``"step"`` or ``"spline"``), ``df``
+        (extra parameters over the linear term), ``r2_cv_linear``, ``r2_cv_flexible``
+        (K-fold out-of-sample R² of the all-linear model and of the model where only this
+        driver is flexible), ``cv_gain`` (their difference), ``se``, ``p_value`` (one-sided,
+        gain > 0), ``q_value`` (Benjamini-Hochberg over the drivers), ``nonlinear``,
+        ``kink`` (rating at which the slope changes most, from a broken-line fit),
+        ``slope_below`` and ``slope_above`` (outcome points per rating point up to and above
+        the kink), ``kink_share`` (part of the flexible fit's in-sample gain over the line
+        that one kink gives), ``description`` (a sentence for the flagged drivers), ``n``.
+    shapes : pandas.DataFrame
+        Partial dependence by rating level for the flagged drivers (all drivers with
+        ``all_shapes=True``): ``driver``, ``level``, ``n`` (respondents at the level),
+        ``predicted`` (mean predicted outcome with everybody's rating set to the level, the
+        other drivers as they are), ``ci_low``, ``ci_high`` (robust, HC1), ``linear`` (the
+        same from the all-linear model).
+    note : str
+    """
+
+    summary: pd.DataFrame
+    shapes: pd.DataFrame
+    note: str
+
+
+def _level_groups(x: np.ndarray, min_n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of ``x`` and the group of each: sparse levels (fewer than ``min_n``
+    respondents) are pooled with a neighbour, the smaller group first."""
+    levels, counts = np.unique(x, return_counts=True)
+    groups = [[i] for i in range(len(levels))]
+    sizes = list(counts)
+    while len(groups) > 2 and min(sizes) < min_n:
+        k = int(np.argmin(sizes))
+        if k == 0:
+            m = 1
+        elif k == len(groups) - 1:
+            m = k - 1
+        else:
+            m = k - 1 if sizes[k - 1] <= sizes[k + 1] else k + 1
+        lo, hi = min(k, m), max(k, m)
+        groups[lo : hi + 1] = [groups[lo] + groups[hi]]
+        sizes[lo : hi + 1] = [sizes[lo] + sizes[hi]]
+    group_of = np.empty(len(levels), dtype=np.intp)
+    for g, members in enumerate(groups):
+        group_of[members] = g
+    return levels, group_of
+
+
+class _Basis:
+    """The flexible columns of one driver: a dummy per (pooled) rating level, or a spline."""
+
+    def __init__(
+        self, x: np.ndarray, basis: str, min_level_n: int, n_knots: int, degree: int
+    ) -> None:
+        levels = np.unique(x)
+        self.kind = basis if len(levels) <= _MAX_STEP_LEVELS else "spline"
+        if self.kind == "step":
+            self.levels, self.group_of = _level_groups(x, min_level_n)
+            self.n_groups = int(self.group_of.max()) + 1
+        else:
+            from sklearn.preprocessing import SplineTransformer
+
+            knots = max(2, min(n_knots, len(levels) - degree + 1)) if len(levels) > 3 else 2
+            self.spline = SplineTransformer(
+                n_knots=knots, degree=min(degree, len(levels) - 1), knots="uniform",
+                include_bias=False, extrapolation="linear",
+            ).fit(x.reshape(-1, 1))  # fmt: skip
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "step":
+            idx = np.searchsorted(self.levels, x)
+            idx = np.clip(idx, 0, len(self.levels) - 1)
+            g = self.group_of[idx]
+            return (g[:, None] == np.arange(1, self.n_groups)[None, :]).astype("float64")
+        return self.spline.transform(x.reshape(-1, 1))
+
+
+_MAX_STEP_LEVELS = 15  # a driver with more distinct values gets a spline instead of steps
+
+
+def _cv_predictions(
+    design: np.ndarray, y: np.ndarray, w: np.ndarray, folds: list[np.ndarray]
+) -> np.ndarray:
+    out = np.empty(len(y))
+    for test in folds:
+        train = np.ones(len(y), dtype=bool)
+        train[test] = False
+        beta = _wls(design[train], y[train], w[train])
+        out[test] = design[test] @ beta
+    return out
+
+
+def _kink(
+    x: np.ndarray, others: np.ndarray, y: np.ndarray, w: np.ndarray, min_n: int
+) -> tuple[float, float, float, float]:
+    """Broken-line fit of one driver (others linear): the kink minimising the weighted SSE.
+
+    Returns ``(kink, slope up to it, slope above it, SSE)``; NaNs when no kink has ``min_n``
+    respondents on each side.
+    """
+    levels = np.unique(x)
+    best = (np.nan, np.nan, np.nan, np.inf)
+    for t in levels[1:-1]:
+        if (x <= t).sum() < min_n or (x > t).sum() < min_n:
+            continue
+        design = np.column_stack([np.ones(len(x)), others, x, np.maximum(x - t, 0.0)])
+        beta = _wls(design, y, w)
+        sse = float(w @ (y - design @ beta) ** 2)
+        if sse < best[3]:
+            best = (float(t), float(beta[-2]), float(beta[-2] + beta[-1]), sse)
+    return best
+
+
+def _describe_kink(driver: str, outcome: str, t: float, below: float, above: float) -> str:
+    steep_below = abs(below) >= 2 * abs(above)
+    steep_above = abs(above) >= 2 * abs(below)
+    head = (
+        f"{driver}: up to {t:g}, each rating point goes with {below:+.2f} on {outcome}; "
+        f"above {t:g}, {above:+.2f}."
+    )
+    if steep_below and below > 0:
+        return head + f" Ratings of {t:g} or less cost {outcome} most (a threshold)."
+    if steep_above and above > 0:
+        return head + f" Gains come above {t:g} (a reward for excellence)."
+    return head
+
+
+@_one_blas_thread
+def nonlinearity(
+    data: pd.DataFrame,
+    outcome: str = "nps",
+    drivers: Sequence[str] | None = None,
+    *,
+    weight: str | None = None,
+    basis: str = "step",
+    n_splits: int = 5,
+    alpha: float = 0.05,
+    min_gain: float = 0.002,
+    min_level_n: int = 30,
+    n_knots: int = 4,
+    degree: int = 3,
+    all_shapes: bool = False,
+    ci: float = 0.95,
+    random_state: int | None = 0,
+) -> NonlinearityCheck:
+    """Is each driver's relation to the outcome clearly non-linear? Out of sample.
+
+    For each driver, a model where only that driver enters flexibly (the other drivers
+    linear) is compared with the all-linear model by K-fold cross-validation (seeded folds,
+    the same for every model). Ratings are discrete, so the default flexible form is a step
+    function, one coefficient per rating level (levels with fewer than ``min_level_n``
+    respondents pooled with a neighbour): it nests the line and assumes no shape. A driver
+    with more than 15 distinct values, or ``basis="spline"``, gets a B-spline
+    (scikit-learn ``SplineTransformer``, uniform knots) instead.
+
+    The gain is the increase in out-of-sample R². Its standard error comes from the
+    respondents' paired differences in squared prediction error (a Diebold-Mariano-type
+    test); the one-sided p-values are adjusted across drivers (Benjamini-Hochberg). A driver
+    is flagged **non-linear** when ``q_value < alpha`` *and* the gain is at least ``min_gain``
+    (default 0.002: 0.2 percentage points of the outcome's variance), so that a tiny but
+    "significant" bend in a large sample is not flagged.
+
+    For each flagged driver the shape is returned as partial dependence by rating level (the
+    model is additive, so this is also the accumulated local effect up to a constant), and
+    a broken line (two slopes, one kink at a rating level, chosen by least squares) gives
+    the threshold sentence ("up to 4, each point goes with ...; above 4, ...") when one kink
+    captures at least half of the flexible fit's gain (``kink_share >= 0.5``).
+
+    The check uses complete respondents (listwise; ``n`` is reported). A flexible fit of one
+    driver can partly stand in for another, correlated driver's bend: read a flag on a
+    driver next to a flag on a strongly correlated one with care. Associations, not effects.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per respondent.
+    outcome : str, default="nps"
+        Rating outcome (not binary).
+    drivers : sequence of str, optional
+        Attribute rating columns; all ``att_*`` columns by default.
+    weight : str, optional
+        Survey weight column (weighted least squares and weighted errors).
+    basis : {"step", "spline"}, default="step"
+    n_splits : int, default=5
+        Folds of the cross-validation.
+    alpha : float, default=0.05
+        False discovery rate of the flags.
+    min_gain : float, default=0.002
+        Smallest gain in out-of-sample R² that counts as clearly non-linear.
+    min_level_n : int, default=30
+        Respondents per rating level (sparser levels are pooled); also the least on each
+        side of a kink.
+    n_knots, degree : int, default=4, 3
+        Spline knots (uniform over the range) and degree.
+    all_shapes : bool, default=False
+        Return the shape of every driver, not only the flagged ones.
+    ci : float, default=0.95
+        Level of the intervals of the shapes.
+    random_state : int, default=0
+        Seed of the folds.
+
+    Returns
+    -------
+    NonlinearityCheck
+        ``summary``, ``shapes``, ``note``.
+    """
+    if basis not in ("step", "spline"):
+        raise ValueError("basis must be 'step' or 'spline'")
+    drivers = _driver_list(data, drivers, outcome)
+    cc = _Complete(data, outcome, drivers, weight)
+    x, y, w = cc.x, cc.y, cc.w
+    if _binary_levels(y) is not None:
+        raise DataValidationError(
+            f"the outcome {outcome!r} is binary; the non-linearity check is made for rating "
+            "outcomes",
+            column=outcome,
+            rule="rating outcome",
+            fix="Use a rating outcome (NPS 0-10, likelihood to return).",
+        )
+    from sklearn.model_selection import KFold
+
+    n = len(y)
+    folds = [t for _, t in KFold(n_splits, shuffle=True, random_state=random_state).split(x)]
+    sst = float(w @ (y - w @ y / w.sum()) ** 2)
+    lin_design = _with_const(x)
+    err_lin = (y - _cv_predictions(lin_design, y, w, folds)) ** 2
+    r2_lin = 1 - float(w @ err_lin) / sst
+    beta_lin = _wls(lin_design, y, w)
+    sse_lin = float(w @ (y - lin_design @ beta_lin) ** 2)
+    z = _z_crit(ci)
+    rows, shapes = [], []
+    for j, name in enumerate(drivers):
+        others = np.delete(x, j, axis=1)
+        f = _Basis(x[:, j], basis, min_level_n, n_knots, degree)
+        design = np.column_stack([np.ones(n), others, x[:, j], f(x[:, j])])
+        err = (y - _cv_predictions(design, y, w, folds)) ** 2
+        d = w * (err_lin - err)
+        gain = float(d.sum()) / sst
+        se = float(np.sqrt(n / (n - 1) * ((d - d.mean()) ** 2).sum())) / sst
+        pval = _upper_p(gain / se) if se > 0 else float(gain <= 0)
+        beta = _wls(design, y, w)
+        sse_flex = float(w @ (y - design @ beta) ** 2)
+        t, below, above, sse_kink = _kink(x[:, j], others, y, w, min_level_n)
+        share = (sse_lin - sse_kink) / (sse_lin - sse_flex) if sse_lin > sse_flex else np.nan
+        rows.append(
+            {
+                "driver": name,
+                "basis": f.kind,
+                "df": design.shape[1] - lin_design.shape[1],
+                "r2_cv_linear": r2_lin,
+                "r2_cv_flexible": r2_lin + gain,
+                "cv_gain": gain,
+                "se": se,
+                "p_value": pval,
+                "kink": t,
+                "slope_below": below,
+                "slope_above": above,
+                "kink_share": float(np.clip(share, 0.0, 1.0)) if np.isfinite(share) else np.nan,
+                "n": n,
+                "_beta": beta,
+                "_design": design,
+            }
+        )
+    summary = pd.DataFrame(rows)
+    reject, q = _bh(summary["p_value"].to_numpy(), alpha)
+    summary.insert(summary.columns.get_loc("p_value") + 1, "q_value", q)
+    flag = reject & (summary["cv_gain"].to_numpy() >= min_gain)
+    summary.insert(summary.columns.get_loc("q_value") + 1, "nonlinear", flag)
+    descriptions = []
+    for j, row in summary.iterrows():
+        text = ""
+        if row["nonlinear"]:
+            if np.isfinite(row["kink"]) and row["kink_share"] >= 0.5:
+                text = _describe_kink(
+                    row["driver"], outcome, row["kink"], row["slope_below"], row["slope_above"]
+                )
+            else:
+                text = f"{row['driver']}: curved, without a single threshold; see the shape."
+        descriptions.append(text)
+        if not (row["nonlinear"] or all_shapes):
+            continue
+        xj = x[:, j]
+        design, beta = row["_design"], row["_beta"]
+        f = _Basis(xj, basis, min_level_n, n_knots, degree)
+        cov = _sandwich(design, y, w, beta)
+        mean_others = w @ np.delete(x, j, axis=1) / w.sum()
+        lv, counts = np.unique(xj, return_counts=True)
+        g = np.column_stack([np.ones(len(lv)), np.tile(mean_others, (len(lv), 1)), lv, f(lv)])
+        pred = g @ beta
+        se_pred = np.sqrt(np.einsum("ij,jk,ik->i", g, cov, g))
+        linear = beta_lin[0] + np.delete(beta_lin[1:], j) @ mean_others + beta_lin[1 + j] * lv
+        shapes.append(
+            pd.DataFrame(
+                {
+                    "driver": pd.array([row["driver"]] * len(lv), dtype="str"),
+                    "level": lv,
+                    "n": counts,
+                    "predicted": pred,
+                    "ci_low": pred - z * se_pred,
+                    "ci_high": pred + z * se_pred,
+                    "linear": linear,
+                }
+            )
+        )
+    summary["description"] = pd.array(descriptions, dtype="str")
+    summary = summary.drop(columns=["_beta", "_design"])
+    summary["driver"] = summary["driver"].astype("str")
+    summary["basis"] = summary["basis"].astype("str")
+    shape_cols = ["driver", "level", "n", "predicted", "ci_low", "ci_high", "linear"]
+    shapes_df = pd.concat(shapes, ignore_index=True) if shapes else pd.DataFrame(columns=shape_cols)
+    note = (
+        f"Each driver entered flexibly ({basis}) with the others linear, against the "
+        f"all-linear model: {n_splits}-fold cross-validated R² on {n} complete respondents "
+        f"(listwise, of {cc.n_all}). Flagged non-linear where the Benjamini-Hochberg q-value "
+        f"is under {alpha:g} and the gain at least {min_gain:g}. " + NOTE
+    )
+    return NonlinearityCheck(summary=summary, shapes=shapes_df, note=note)
+
+
+# ------------------------------------------------------------------------------------------
+# Kano-style classification: penalty-reward contrasts, key dissatisfiers and enhancers
+# ------------------------------------------------------------------------------------------
+
+#: The classes of :func:`penalty_reward` and the rule giving each (see its docstring).
+KANO_CLASSES = {
+    "basic": "Basic (must-be, dissatisfier): low ratings cost clearly more than high ratings "
+    "gain. Fix failures; excellence earns little.",
+    "performance": "Performance (one-dimensional): low ratings cost and high ratings gain "
+    "about alike. More is better all along.",
+    "delighter": "Delighter (exciter, attractive): high ratings gain clearly more than low "
+    "ratings cost. A candidate 'magic moment'.",
+    "low impact": "Neither low nor high ratings go with a significant change in the outcome.",
+    "insufficient base": "Too few respondents rated it low or high to classify it.",
+}
+
+
+def _rating_cuts(
+    scale: tuple[float, float], low_max: float | None, high_min: float | None
+) -> tuple[float, float]:
+    """Default low / high cut-points of a rating scale: low is the lower 45% of the range,
+    rounded down to a scale point (1-10: 1-5; 1-5: 1-2; 0-10: 0-4), high the top 15%
+    (1-10 and 0-10: 9-10; 1-5: 5; 1-7: 7)."""
+    lo, hi = scale
+    if not hi > lo:
+        raise ValueError("scale must be (lowest, highest) with highest > lowest")
+    span = hi - lo
+    low = lo + math.floor(0.45 * span) if low_max is None else low_max
+    high = hi - math.floor(0.15 * span) if high_min is None else high_min
+    if not lo <= low < high <= hi:
+        raise ValueError(
+            f"cut-points must satisfy {lo:g} <= low_max < high_min <= {hi:g}; got "
+            f"low_max={low:g}, high_min={high:g}"
+        )
+    return float(low), float(high)
+
+
+@_one_blas_thread
+def penalty_reward(
+    data: pd.DataFrame,
+    outcome: str = "nps",
+    drivers: Sequence[str] | None = None,
+    *,
+    weight: str | None = None,
+    cluster: str | None = None,
+    scale: tuple[float, float] = (1, 10),
+    low_max: float | None = None,
+    high_min: float | None = None,
+    alpha: float = 0.05,
+    asymmetry: float = 0.2,
+    min_group_n: int = 30,
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Penalty-reward contrast analysis (PRCA) and a Kano-style class for each attribute.
+
+    Each rating is coded as two dummies, *low* (rating <= ``low_max``) and *high* (rating
+    >= ``high_min``), the middle of the scale being the reference; the outcome is regressed
+    on all the dummies together (weighted least squares, complete respondents). The
+    **penalty** is the drop that goes with a low rating instead of a middle one
+    (``-b_low``), the **reward** the rise that goes with a high one (``b_high``) (Brandt
+    1987; Mikulić & Prebežac 2011 review the method). Intervals and p-values are robust
+    (HC1), or cluster-robust with ``cluster``.
+
+    The low and the high band are not equally far from the middle (on 1-10 the low band
+    1-5 lies about 2.5 points under the middle's mean rating, the high band 9-10 about 2
+    points over it), so raw contrasts look asymmetric even when the outcome rises in a
+    straight line with the rating. The classification therefore compares the effects *per
+    rating point*: ``penalty_per_point = penalty / (mean middle - mean low rating)`` and
+    ``reward_per_point = reward / (mean high - mean middle rating)``, which are equal for a
+    straight line. The impact-asymmetry index (Mikulić & Prebežac 2008),
+    ``IA = (reward - penalty) / (reward + penalty)`` on these, negative effects counted as
+    0, runs from -1 (only penalty) to +1 (only reward). The classes, in this order:
+
+    - ``"insufficient base"``: fewer than ``min_group_n`` respondents rated it low, or high;
+    - ``"low impact"``: neither penalty nor reward is positive with p < ``alpha``;
+    - ``"basic"`` (must-be, dissatisfier): penalty significant, ``IA <= -asymmetry`` and
+      the per-point penalty above the per-point reward significantly (Wald test,
+      p < ``alpha``);
+    - ``"delighter"`` (exciter): reward significant, ``IA >= asymmetry`` and the per-point
+      reward above the per-point penalty significantly; flagged ``magic_moment``;
+    - ``"performance"`` (one-dimensional): otherwise.
+
+    ``asymmetry=0.2`` asks for one effect to be at least 1.5 times the other. These cut-offs
+    are this module's convention (documented in :data:`KANO_CLASSES`), not a standard.
+    Associations, not effects.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per respondent.
+    outcome : str, default="nps"
+        Rating outcome.
+    drivers : sequence of str, optional
+        Attribute rating columns; all ``att_*`` columns by default.
+    weight, cluster : str, optional
+        Survey weight column; cluster column for cluster-robust errors.
+    scale : (float, float), default=(1, 10)
+        Lowest and highest point of the attribute scale (the codebook's ``scale``).
+    low_max, high_min : float, optional
+        Highest *low* and lowest *high* rating; by default from ``scale`` (1-10: low 1-5,
+        middle 6-8, high 9-10; 1-5: 1-2, 3-4, 5).
+    alpha : float, default=0.05
+    asymmetry : float, default=0.2
+        Smallest ``|IA|`` for an asymmetric class.
+    min_group_n : int, default=30
+    ci : float, default=0.95
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per driver: ``driver``, ``n_low``, ``n_high``, ``penalty``,
+        ``penalty_ci_low``, ``penalty_ci_high``, ``p_penalty``, ``reward``,
+        ``reward_ci_low``, ``reward_ci_high``, ``p_reward``, ``penalty_per_point``,
+        ``reward_per_point``, ``impact_asymmetry``, ``p_asymmetry`` (per-point penalty =
+        reward), ``kano_class``, ``magic_moment``, ``n``. ``attrs`` holds the
+        cut-points, ``r2`` and ``note``.
+    """
+    drivers = _driver_list(data, drivers, outcome)
+    low, high = _rating_cuts(scale, low_max, high_min)
+    cc = _Complete(data, outcome, drivers, weight, cluster)
+    x, y, w = cc.x, cc.y, cc.w
+    lows, highs = (x <= low).astype("float64"), (x >= high).astype("float64")
+    n_low, n_high = lows.sum(axis=0).astype(int), highs.sum(axis=0).astype(int)
+    dummies = np.column_stack([lows, highs])  # low_1..low_p, high_1..high_p
+    present = dummies.any(axis=0)  # a level nobody used has no coefficient
+    design = np.column_stack([np.ones(len(y)), dummies[:, present]])
+    beta = _wls(design, y, w)
+    cov = _sandwich(design, y, w, beta, cc.codes)
+    b = np.full(2 * len(drivers), np.nan)
+    b[present] = beta[1:]
+    v = np.full((2 * len(drivers), 2 * len(drivers)), np.nan)
+    idx = np.flatnonzero(present)
+    v[np.ix_(idx, idx)] = cov[1:, 1:]
+    p = len(drivers)
+    penalty, reward = -b[:p], b[p:]
+    se_pen = np.sqrt(np.diag(v)[:p])
+    se_rew = np.sqrt(np.diag(v)[p:])
+    # per rating point: the low and high bands are not equally far from the middle (on 1-10,
+    # low 1-5 averages ~2.5 points under the middle's mean, high 9-10 ~2 over it), so raw
+    # contrasts look asymmetric even when the outcome is linear in the rating
+    mid = 1.0 - lows - highs
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_low = (w @ (lows * x)) / (w @ lows)
+        mean_mid = (w @ (mid * x)) / (w @ mid)
+        mean_high = (w @ (highs * x)) / (w @ highs)
+        d_low, d_high = mean_mid - mean_low, mean_high - mean_mid
+        pen_pt, rew_pt = penalty / d_low, reward / d_high
+        cov_lh = v[np.arange(p), p + np.arange(p)]
+        se_diff = np.sqrt(
+            np.diag(v)[:p] / d_low**2 + np.diag(v)[p:] / d_high**2 + 2 * cov_lh / (d_low * d_high)
+        )
+    z = _z_crit(ci)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_pen = _normal_p(penalty / se_pen)
+        p_rew = _normal_p(reward / se_rew)
+        p_asym = _normal_p((pen_pt - rew_pt) / se_diff)
+        pp, rr = np.maximum(pen_pt, 0), np.maximum(rew_pt, 0)
+        ia = np.where(pp + rr > 0, (rr - pp) / (pp + rr), 0.0)
+    classes = []
+    for j in range(p):
+        pen_sig = penalty[j] > 0 and p_pen[j] < alpha
+        rew_sig = reward[j] > 0 and p_rew[j] < alpha
+        asym_sig = p_asym[j] < alpha
+        if n_low[j] < min_group_n or n_high[j] < min_group_n:
+            classes.append("insufficient base")
+        elif not (pen_sig or rew_sig):
+            classes.append("low impact")
+        elif pen_sig and ia[j] <= -asymmetry and asym_sig:
+            classes.append("basic")
+        elif rew_sig and ia[j] >= asymmetry and asym_sig:
+            classes.append("delighter")
+        else:
+            classes.append("performance")
+    out = pd.DataFrame(
+        {
+            "driver": pd.array(drivers, dtype="str"),
+            "n_low": n_low,
+            "n_high": n_high,
+            "penalty": penalty,
+            "penalty_ci_low": penalty - z * se_pen,
+            "penalty_ci_high": penalty + z * se_pen,
+            "p_penalty": p_pen,
+            "reward": reward,
+            "reward_ci_low": reward - z * se_rew,
+            "reward_ci_high": reward + z * se_rew,
+            "p_reward": p_rew,
+            "penalty_per_point": pen_pt,
+            "reward_per_point": rew_pt,
+            "impact_asymmetry": ia,
+            "p_asymmetry": p_asym,
+            "kano_class": pd.array(classes, dtype="str"),
+            "magic_moment": np.array(classes) == "delighter",
+            "n": cc.n,
+        }
+    )
+    resid = y - design @ beta
+    ybar = w @ y / w.sum()
+    out.attrs.update(
+        low_max=low,
+        high_min=high,
+        r2=1 - float(w @ resid**2) / float(w @ (y - ybar) ** 2),
+        note=(
+            f"Penalty-reward contrasts: ratings <= {low:g} are low, >= {high:g} high, the "
+            f"middle is the reference; {cc.n} complete respondents (listwise, of {cc.n_all}); "
+            f"{'cluster-robust' if cluster else 'robust (HC1)'} errors. Classes: significant "
+            f"at {alpha:g}, asymmetric when |IA| >= {asymmetry:g} and the penalty-reward "
+            "difference is significant. " + NOTE
+        ),
+    )
+    return out
+
+
+def _coverage_shapley(fail: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Shapley values of the coverage game ``v(M) = weighted share of respondents failing at
+    least one attribute of M``: each respondent's weight is split equally among the
+    attributes they fail (the game is a sum of such per-respondent games)."""
+    k = fail.sum(axis=1)
+    per = np.divide(fail, k[:, None], out=np.zeros_like(fail), where=k[:, None] > 0)
+    return (w @ per) / w.sum()
+
+
+def _reach_noise_game(
+    flags: np.ndarray, target: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shapley values of ``v(M) = reach(M) - noise(M)`` and the order-wise key set.
+
+    ``reach(M)``: weighted share of the target respondents (e.g. detractors) flagging at
+    least one attribute of M (e.g. rating it low); ``noise(M)``: the same among the others.
+    Returns the Shapley values and, for the attributes in decreasing order of value, the
+    cumulative reach, noise and success (reach - noise) as rows ``(3, p)`` in driver order.
+    """
+    phi = _coverage_shapley(flags[target], w[target]) - _coverage_shapley(
+        flags[~target], w[~target]
+    )
+    order = np.argsort(-phi, kind="stable")
+    cum = np.cumsum(flags[:, order], axis=1) > 0
+    reach = (w[target] @ cum[target]) / w[target].sum()
+    noise = (w[~target] @ cum[~target]) / w[~target].sum()
+    steps = np.empty((3, len(phi)))
+    steps[:, order] = np.vstack([reach, noise, reach - noise])
+    return phi, steps
+
+
+def dissatisfiers_enhancers(
+    data: pd.DataFrame,
+    outcome: str = "nps",
+    drivers: Sequence[str] | None = None,
+    *,
+    weight: str | None = None,
+    scale: tuple[float, float] = (1, 10),
+    low_max: float | None = None,
+    high_min: float | None = None,
+    outcome_low_max: float = 6,
+    outcome_high_min: float = 9,
+) -> pd.DataFrame:
+    """Key dissatisfiers and key enhancers (Conklin, Powaga & Lipovetsky 2004).
+
+    Dissatisfiers: the overall dissatisfied (outcome <= ``outcome_low_max``; detractors on
+    NPS) and each attribute dummy-coded *low* (rating <= ``low_max``). A set of attributes M
+    *reaches* a dissatisfied respondent who rated at least one attribute of M low; its
+    *noise* is the share of the other respondents who did too; its value is
+    ``reach - noise`` (the "success"). Each attribute's **Shapley value** in this game is its
+    fair part of the success of all the attributes together; it is exact and cheap, since a
+    reach game splits each respondent equally among the attributes they rated low. Adding
+    attributes in decreasing order of value, the **key dissatisfiers** are the first ones up
+    to the largest success. Enhancers: the same with the delighted (outcome >=
+    ``outcome_high_min``; promoters) and *high* ratings (>= ``high_min``).
+
+    A rating not given counts as neither low nor high; respondents without the outcome are
+    left out. Associations, not effects.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    outcome : str, default="nps"
+    drivers : sequence of str, optional
+    weight : str, optional
+    scale, low_max, high_min
+        As in :func:`penalty_reward`.
+    outcome_low_max, outcome_high_min : float, default=6, 9
+        Dissatisfied and delighted on the outcome (NPS: detractors 0-6, promoters 9-10).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per driver: ``driver``, ``share_low``, ``share_high`` (of the respondents),
+        ``dissatisfier_value`` (Shapley value), ``dissatisfier_rank``,
+        ``dissatisfier_reach``, ``dissatisfier_noise``, ``dissatisfier_success``
+        (cumulative, with the attributes ranked above it), ``key_dissatisfier``, and the
+        same six for ``enhancer``, and ``n``. ``attrs`` holds the cut-points, the key sets'
+        reach, noise and success, and ``note``.
+    """
+    drivers = _driver_list(data, drivers, outcome)
+    low, high = _rating_cuts(scale, low_max, high_min)
+    if not outcome_low_max < outcome_high_min:
+        raise ValueError("outcome_low_max must be below outcome_high_min")
+    x = np.column_stack([_column(data, d, "driver") for d in drivers])
+    y = _column(data, outcome, "outcome")
+    w = _weights(data, weight)
+    keep = ~np.isnan(y) & (w > 0)
+    x, y, w = x[keep], y[keep], w[keep]
+    with np.errstate(invalid="ignore"):
+        lows = (x <= low).astype("float64")  # NaN compares False: not rated = not low
+        highs = (x >= high).astype("float64")
+    out = pd.DataFrame(
+        {
+            "driver": pd.array(drivers, dtype="str"),
+            "share_low": (w @ lows) / w.sum(),
+            "share_high": (w @ highs) / w.sum(),
+        }
+    )
+    attrs: dict[str, object] = {"low_max": low, "high_min": high}
+    for name, flags, target in (
+        ("dissatisfier", lows, y <= outcome_low_max),
+        ("enhancer", highs, y >= outcome_high_min),
+    ):
+        if target.all() or not target.any():
+            raise DataValidationError(
+                f"every respondent or none is {'dissatisfied' if name == 'dissatisfier' else 'delighted'} "
+                f"on {outcome!r}; the {name} analysis needs both kinds",
+                column=outcome,
+                rule="both outcome groups present",
+                fix="Check the outcome cut-points (outcome_low_max, outcome_high_min).",
+            )
+        phi, steps = _reach_noise_game(flags, target, w)
+        rank = 1 + np.argsort(np.argsort(-phi, kind="stable"), kind="stable")
+        best = int(rank[np.argmax(steps[2])])  # key set: ranks 1..best
+        out[f"{name}_value"] = phi
+        out[f"{name}_rank"] = rank
+        out[f"{name}_reach"] = steps[0]
+        out[f"{name}_noise"] = steps[1]
+        out[f"{name}_success"] = steps[2]
+        out[f"key_{name}"] = (rank <= best) & (phi > 0)
+        at = int(np.flatnonzero(rank == best)[0])
+        attrs[f"{name}_key_set"] = [
+            drivers[j] for j in np.argsort(rank) if out[f"key_{name}"].iloc[j]
+        ]
+        attrs[f"{name}_reach"] = float(steps[0, at])
+        attrs[f"{name}_noise"] = float(steps[1, at])
+        attrs[f"{name}_success"] = float(steps[2, at])
+    out["n"] = len(y)
+    attrs["note"] = (
+        f"Key dissatisfiers: detractor-like respondents ({outcome} <= {outcome_low_max:g}) "
+        f"reached by low ratings (<= {low:g}); key enhancers: promoter-like ({outcome} >= "
+        f"{outcome_high_min:g}) reached by high ratings (>= {high:g}); Shapley values of "
+        "reach minus noise (Conklin, Powaga & Lipovetsky 2004); key sets up to the largest "
+        "success. " + NOTE
+    )
+    out.attrs.update(attrs)
+    return out
+
+
+def kano_classification(
+    data: pd.DataFrame,
+    outcome: str = "nps",
+    drivers: Sequence[str] | None = None,
+    *,
+    weight: str | None = None,
+    cluster: str | None = None,
+    scale: tuple[float, float] = (1, 10),
+    low_max: float | None = None,
+    high_min: float | None = None,
+    outcome_low_max: float = 6,
+    outcome_high_min: float = 9,
+    alpha: float = 0.05,
+    asymmetry: float = 0.2,
+    min_group_n: int = 30,
+) -> pd.DataFrame:
+    """Kano-style classification: :func:`penalty_reward` and :func:`dissatisfiers_enhancers`
+    side by side, one row per attribute.
+
+    The class comes from the penalty-reward contrasts; the key dissatisfier / key enhancer
+    flags from the Shapley analysis of Conklin, Powaga & Lipovetsky (2004) say which
+    attributes, taken together, reach the most detractors (promoters) for the least noise.
+    A delighter is a candidate "magic moment" (``magic_moment``). Parameters as in the two
+    functions.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`penalty_reward`, then ``share_low``, ``share_high``,
+        ``dissatisfier_value``, ``dissatisfier_rank``, ``key_dissatisfier``,
+        ``enhancer_value``, ``enhancer_rank``, ``key_enhancer``. ``attrs``: both notes, the
+        cut-points and the key sets.
+    """
+    prca = penalty_reward(
+        data, outcome, drivers, weight=weight, cluster=cluster, scale=scale, low_max=low_max,
+        high_min=high_min, alpha=alpha, asymmetry=asymmetry, min_group_n=min_group_n,
+    )  # fmt: skip
+    keys = dissatisfiers_enhancers(
+        data, outcome, drivers, weight=weight, scale=scale, low_max=low_max,
+        high_min=high_min, outcome_low_max=outcome_low_max, outcome_high_min=outcome_high_min,
+    )  # fmt: skip
+    cols = [
+        "share_low",
+        "share_high",
+        "dissatisfier_value",
+        "dissatisfier_rank",
+        "key_dissatisfier",
+        "enhancer_value",
+        "enhancer_rank",
+        "key_enhancer",
+    ]
+    out = prca.merge(keys[["driver", *cols]], on="driver", how="left", validate="1:1")
+    out.attrs.update({k: v for k, v in keys.attrs.items() if k != "note"})
+    out.attrs.update({k: v for k, v in prca.attrs.items() if k != "note"})
+    out.attrs["note"] = prca.attrs["note"] + " " + keys.attrs["note"].replace(NOTE, "").strip()
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# importance-performance matrix
+# ------------------------------------------------------------------------------------------
+
+#: Quadrants of the importance-performance matrix (importance high/low, performance low/high).
+IPA_QUADRANTS = {
+    (True, False): "fix first",
+    (True, True): "keep up",
+    (False, True): "possible overkill",
+    (False, False): "low priority",
+}
+
+
+def _cut(values: np.ndarray, cut: str | float, what: str) -> float:
+    if cut == "mean":
+        return float(np.mean(values))
+    if cut == "median":
+        return float(np.median(values))
+    if isinstance(cut, (int, float)) and not isinstance(cut, bool):
+        return float(cut)
+    raise ValueError(f"{what}_cut must be 'mean', 'median' or a number")
+
+
+def importance_performance(
+    data: pd.DataFrame,
+    importances: pd.DataFrame | DriverModel,
+    *,
+    weight: str | None = None,
+    performance: str = "mean",
+    top_box_min: float = 9,
+    importance_cut: str | float = "mean",
+    performance_cut: str | float = "mean",
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Importance-performance matrix (Martilla & James 1977) with quadrant labels.
+
+    Importance is each driver's normalised share (derived importance, from
+    :class:`DriverModel` or :func:`shapley_r2`); performance is the (weighted) mean rating
+    or the top-box share (rating >= ``top_box_min``) among the respondents who rated it.
+    The cut-points are, by default, the means over the drivers (the "data-centred"
+    matrix: importance 1/p for normalised shares, and the grand mean of the performances);
+    ``"median"`` or a number can be given instead. A driver on a cut-point counts as high.
+
+    ============  ===========  ===================  ================================
+    importance    performance  quadrant             reading
+    ============  ===========  ===================  ================================
+    high          low          ``fix first``        goes with the outcome, rated low
+    high          high         ``keep up``          goes with it, rated well
+    low           high         ``possible overkill``  rated well, goes with it little
+    low           low          ``low priority``
+    ============  ===========  ===================  ================================
+
+    Importance is an association, not an effect: "fix first" is where improvement is most
+    likely to pay, to be confirmed (e.g. by :func:`what_if` or a test), not a promise.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per respondent (for performance).
+    importances : pandas.DataFrame or DriverModel
+        A table with ``driver`` and ``share`` (and optionally ``ci_low``, ``ci_high``),
+        e.g. ``DriverModel.importances_``, or a fitted :class:`DriverModel`.
+    weight : str, optional
+        Survey weight column for performance.
+    performance : {"mean", "top_box"}, default="mean"
+    top_box_min : float, default=9
+        Lowest top-box rating (1-10 scale: 9-10).
+    importance_cut, performance_cut : "mean", "median" or float, default="mean"
+    ci : float, default=0.95
+        Level of the performance interval (normal, Kish effective base).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per driver: ``driver``, ``importance``, ``importance_ci_low``,
+        ``importance_ci_high``, ``performance``, ``performance_ci_low``,
+        ``performance_ci_high``, ``performance_measure``, ``n`` (raters),
+        ``importance_cut``, ``performance_cut``, ``quadrant``; ready for a chart.
+    """
+    if isinstance(importances, DriverModel):
+        importances = importances.importances_
+    if not {"driver", "share"} <= set(importances.columns):
+        raise ValueError("importances needs the columns 'driver' and 'share'")
+    if performance not in ("mean", "top_box"):
+        raise ValueError("performance must be 'mean' or 'top_box'")
+    drivers = [str(d) for d in importances["driver"]]
+    w_all = _weights(data, weight)
+    z = _z_crit(ci)
+    perf, lo, hi, n = [], [], [], []
+    for d in drivers:
+        r = _column(data, d, "driver")
+        ok = ~np.isnan(r) & (w_all > 0)
+        v = r[ok] if performance == "mean" else (r[ok] >= top_box_min).astype("float64")
+        w = w_all[ok]
+        m = float(w @ v / w.sum())
+        n_eff = w.sum() ** 2 / (w**2).sum()
+        var = float(w @ (v - m) ** 2 / w.sum())
+        se = math.sqrt(var / max(n_eff - 1, 1))
+        perf.append(m)
+        lo.append(m - z * se)
+        hi.append(m + z * se)
+        n.append(int(ok.sum()))
+    imp = importances["share"].to_numpy(dtype="float64")
+    perf_arr = np.array(perf)
+    icut = _cut(imp, importance_cut, "importance")
+    pcut = _cut(perf_arr, performance_cut, "performance")
+    quadrant = [
+        IPA_QUADRANTS[(bool(i >= icut), bool(q >= pcut))]
+        for i, q in zip(imp, perf_arr, strict=True)
+    ]
+    nan = np.full(len(imp), np.nan)
+    return pd.DataFrame(
+        {
+            "driver": pd.array(drivers, dtype="str"),
+            "importance": imp,
+            "importance_ci_low": importances["ci_low"].to_numpy()
+            if "ci_low" in importances
+            else nan,
+            "importance_ci_high": importances["ci_high"].to_numpy()
+            if "ci_high" in importances
+            else nan,
+            "performance": perf_arr,
+            "performance_ci_low": lo,
+            "performance_ci_high": hi,
+            "performance_measure": performance
+            if performance == "mean"
+            else f"top_box (>= {top_box_min:g})",
+            "n": n,
+            "importance_cut": icut,
+            "performance_cut": pcut,
+            "quadrant": pd.array(quadrant, dtype="str"),
+        }
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# what-if
+# ------------------------------------------------------------------------------------------
+
+
+def _logit_predict(beta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(beta[0] + x @ beta[1:])))
+
+
+@_one_blas_thread
+def what_if(
+    data: pd.DataFrame,
+    driver: str | Sequence[str],
+    *,
+    outcome: str = "nps",
+    drivers: Sequence[str] | None = None,
+    shift: float | None = None,
+    move_up: float | None = None,
+    weight: str | None = None,
+    cluster: str | None = None,
+    scale: tuple[float, float] = (1, 10),
+    promoter_min: float | None = 9,
+    detractor_max: float | None = 6,
+    n_boot: int = 200,
+    ci: float = 0.95,
+    random_state: int | None = 0,
+) -> pd.DataFrame:
+    """What if a driver's ratings were higher? The outcome the models predict.
+
+    Two scenarios, one driver at a time (the others as they are):
+
+    - ``shift=d``: every respondent's rating raised by ``d`` points, capped at the top of
+      the scale (lowered and floored for a negative ``d``);
+    - ``move_up=q``: a share ``q`` of the respondents below the top of the scale moves up
+      one point (the expected change is computed, no one is drawn at random).
+
+    The change in the mean outcome comes from the full linear model (least squares of the
+    outcome on all the drivers, weighted), so with no capping it is exactly
+    ``coefficient x shift``. The change in the share of promoters (outcome >=
+    ``promoter_min``) comes from a logistic regression made for it, averaging each
+    respondent's change in predicted probability; with ``detractor_max`` also the share of
+    detractors and the NPS (promoters - detractors, x 100). A binary outcome gets its own
+    logistic model and no promoter rows.
+
+    Ratings pushed beyond the top of the scale are capped and counted (``share_capped``);
+    a scenario that asks for that, or that leaves the range of ratings observed, is flagged
+    ``extrapolation``. Intervals are bootstrap percentiles (respondents, or whole clusters
+    with ``cluster``), refitting both models in each resample.
+
+    The models are fitted to associations: a predicted change is what the outcome would
+    do if the association were causal, which the survey alone cannot show.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per respondent.
+    driver : str or sequence of str
+        Driver(s) to raise, one scenario each.
+    outcome : str, default="nps"
+    drivers : sequence of str, optional
+        All the drivers of the model; all ``att_*`` columns by default.
+    shift : float, optional
+        Points added to every rating (default 1 when ``move_up`` is not given).
+    move_up : float, optional
+        Share (0-1) of the respondents below the top who move up one point.
+    weight, cluster : str, optional
+    scale : (float, float), default=(1, 10)
+        The attribute scale (ratings are capped to it).
+    promoter_min, detractor_max : float or None, default=9, 6
+        Promoter and detractor cut-points on the outcome; None to skip.
+    n_boot : int, default=200
+        Bootstrap resamples; 0 for point estimates only.
+    ci : float, default=0.95
+    random_state : int, default=0
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per driver and quantity (``mean_outcome``, ``promoter_share``,
+        ``detractor_share``, ``nps``; ``outcome_share`` for a binary outcome): ``driver``,
+        ``scenario``, ``quantity``, ``model``, ``baseline``, ``predicted``, ``change``,
+        ``ci_low``, ``ci_high`` (of the change), ``coef`` (the driver's coefficient in that
+        model), ``mean_shift`` (mean rating change after capping), ``share_capped``,
+        ``extrapolation``, ``n`` (complete respondents), ``note``.
+    """
+    if shift is not None and move_up is not None:
+        raise ValueError("give shift or move_up, not both")
+    if shift is None and move_up is None:
+        shift = 1.0
+    if move_up is not None and not 0 <= move_up <= 1:
+        raise ValueError("move_up is a share of respondents, between 0 and 1")
+    targets = [driver] if isinstance(driver, str) else list(driver)
+    drivers = _driver_list(data, drivers, outcome)
+    unknown = [t for t in targets if t not in drivers]
+    if unknown:
+        raise ValueError(f"{unknown} are not among the model's drivers")
+    lo_s, hi_s = scale
+    cc = _Complete(data, outcome, drivers, weight, cluster)
+    x, y, w = cc.x, cc.y, cc.w
+    design = _with_const(x)
+    levels = _binary_levels(y)
+    # (quantity, 0/1 target of a logistic model, or None for the linear model of the mean)
+    if levels is not None:
+        models: list[tuple[str, np.ndarray | None]] = [
+            ("outcome_share", (y == levels[1]).astype("float64"))
+        ]
+    else:
+        models = [("mean_outcome", None)]
+        if promoter_min is not None:
+            models.append(("promoter_share", (y >= promoter_min).astype("float64")))
+        if detractor_max is not None:
+            models.append(("detractor_share", (y <= detractor_max).astype("float64")))
+
+    # each scenario: the driver's new ratings and each respondent's chance of getting them
+    plans = []
+    for t in targets:
+        j = drivers.index(t)
+        xj = x[:, j]
+        if move_up is not None:
+            up = xj <= hi_s - 1
+            new, prob = np.where(up, xj + 1, xj), np.where(up, move_up, 0.0)
+            capped = np.zeros(len(xj), dtype=bool)
+            label = f"{move_up:.0%} of those below {hi_s:g} up one point"
+        else:
+            new, prob = np.clip(xj + shift, lo_s, hi_s), np.ones(len(xj))
+            capped = (xj + shift > hi_s) | (xj + shift < lo_s)
+            label = f"{shift:+g} point(s)"
+            if capped.any():
+                label += f" (capped at {hi_s:g})" if shift > 0 else f" (floored at {lo_s:g})"
+        moved = prob > 0
+        outside = (new[moved] > xj.max()).any() or (new[moved] < xj.min()).any()
+        plans.append(
+            {
+                "j": j,
+                "new": new,
+                "prob": prob,
+                "scenario": label,
+                "mean_shift": float(w @ (prob * (new - xj)) / w.sum()),
+                "share_capped": float(w @ capped / w.sum()),
+                "extrapolation": bool(capped.any() or outside),
+            }
+        )
+
+    def fit(weights: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], list[float], bool]:
+        """Changes (scenarios x models), each model's coefficients and baseline, converged."""
+        res = np.full((len(plans), len(models)), np.nan)
+        coefs, baselines, converged = [], [], True
+        sw = weights.sum()
+        for k, (_, target) in enumerate(models):
+            if target is None:
+                beta = _wls(design, y, weights)
+                coefs.append(beta[1:])
+                baselines.append(float(weights @ y / sw))
+                for i, plan in enumerate(plans):
+                    shift_i = plan["prob"] * (plan["new"] - x[:, plan["j"]])
+                    res[i, k] = beta[1 + plan["j"]] * float(weights @ shift_i) / sw
+                continue
+            beta, ok = _logistic_fit(x, target, weights)
+            converged &= ok
+            base = _logit_predict(beta, x)
+            coefs.append(beta[1:])
+            baselines.append(float(weights @ base / sw))
+            for i, plan in enumerate(plans):
+                x2 = x.copy()
+                x2[:, plan["j"]] = plan["new"]
+                gain = plan["prob"] * (_logit_predict(beta, x2) - base)
+                res[i, k] = float(weights @ gain) / sw
+        return res, coefs, baselines, converged
+
+    for _, target in models:
+        if target is not None and target.min() == target.max():
+            raise DataValidationError(
+                f"every complete respondent or none is a promoter (or detractor) on "
+                f"{outcome!r}; that share cannot be modelled",
+                column=outcome,
+                rule="both outcome groups present",
+                fix="Check promoter_min / detractor_max, or set them to None.",
+            )
+    point, coefs, baselines, converged = fit(w)
+    if not converged:
+        warnings.warn(
+            "a logistic model of the what-if did not converge (the outcome may be separated "
+            "by the drivers); its predictions are unreliable",
+            DriverWarning,
+            stacklevel=2,
+        )
+    quantities = [q for q, _ in models]
+    nps_pair = "promoter_share" in quantities and "detractor_share" in quantities
+    if nps_pair:
+        kp, kd = quantities.index("promoter_share"), quantities.index("detractor_share")
+    boot = None
+    if n_boot:
+        draw = _resampler(np.random.default_rng(random_state), cc.n, cc.codes, cc.n_levels)
+        boot = np.stack([fit(w * draw())[0] for _ in range(n_boot)])
+    alpha = (1 - ci) / 2
+
+    def interval(samples: np.ndarray | None) -> tuple[float, float]:
+        if samples is None:
+            return np.nan, np.nan
+        lo, hi = np.nanquantile(samples, [alpha, 1 - alpha])
+        return float(lo), float(hi)
+
+    rows = []
+    for i, plan in enumerate(plans):
+        meta = {
+            "driver": targets[i],
+            "scenario": plan["scenario"],
+            "mean_shift": plan["mean_shift"],
+            "share_capped": plan["share_capped"],
+            "extrapolation": plan["extrapolation"],
+        }
+        for k, quantity in enumerate(quantities):
+            lo, hi = interval(None if boot is None else boot[:, i, k])
+            rows.append(
+                {
+                    **meta,
+                    "quantity": quantity,
+                    "model": "linear regression (least squares)"
+                    if quantity == "mean_outcome"
+                    else "logistic regression",
+                    "baseline": baselines[k],
+                    "predicted": baselines[k] + point[i, k],
+                    "change": point[i, k],
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "coef": coefs[k][plan["j"]],
+                }
+            )
+        if nps_pair:
+            base = 100 * (baselines[kp] - baselines[kd])
+            change = 100 * (point[i, kp] - point[i, kd])
+            lo, hi = interval(None if boot is None else 100 * (boot[:, i, kp] - boot[:, i, kd]))
+            rows.append(
+                {
+                    **meta,
+                    "quantity": "nps",
+                    "model": "logistic regressions (promoters, detractors)",
+                    "baseline": base,
+                    "predicted": base + change,
+                    "change": change,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "coef": np.nan,
+                }
+            )
+    cols = ["driver", "scenario", "quantity", "model", "baseline", "predicted", "change",
+            "ci_low", "ci_high", "coef", "mean_shift", "share_capped", "extrapolation"]  # fmt: skip
+    out = pd.DataFrame(rows)[cols]
+    out["n"] = cc.n
+    boot_text = (
+        f"{n_boot} bootstrap resamples of "
+        + (f"the clusters ({cluster!r})" if cluster else "respondents")
+        if n_boot
+        else "no resamples (no intervals)"
+    )
+    out["note"] = (
+        f"Predictions of models fitted to {cc.n} complete respondents (listwise, of "
+        f"{cc.n_all}); intervals from {boot_text}. The models describe associations: the "
+        "change is what would follow if they were causal."
+    )
+    for col in ("driver", "scenario", "quantity", "model", "note"):
+        out[col] = out[col].astype("str")
+    return out

@@ -715,3 +715,553 @@ def test_bad_inputs_are_named():
     with pytest.warns(DriverWarning, match="reliability base"):
         small = DriverModel(n_boot=0).fit(df.head(20), "y")
     assert not small.importances_["reliable"].any()
+
+
+# ------------------------------------------------------------------------------------------
+# cluster bootstrap
+# ------------------------------------------------------------------------------------------
+
+
+def clustered_data(seed: int = 0, n_clusters: int = 30, per: int = 80) -> pd.DataFrame:
+    """Hotels whose guests weigh the drivers differently (random slopes by hotel)."""
+    rng = np.random.default_rng(seed)
+    n = n_clusters * per
+    hotel = np.repeat(np.arange(n_clusters), per)
+    x = rng.normal(size=(n, 3)) + 0.6 * rng.normal(size=(n, 1))
+    slopes = np.array([1.0, 0.7, 0.4]) + 0.5 * rng.normal(size=(n_clusters, 3))
+    y = (x * slopes[hotel]).sum(axis=1) + rng.normal(size=n)
+    df = pd.DataFrame(x, columns=["att_0", "att_1", "att_2"]).assign(y=y)
+    df["hotel"] = pd.array([f"H{h:02d}" for h in hotel], dtype="str")
+    return df
+
+
+def test_cluster_bootstrap_leaves_the_point_estimate_and_widens_the_intervals():
+    df = clustered_data()
+    by_resp = DriverModel(n_boot=300, random_state=1).fit(df, "y")
+    by_hotel = DriverModel(n_boot=300, random_state=1).fit(df, "y", cluster="hotel")
+    point = DriverModel(n_boot=0).fit(df, "y", cluster="hotel")
+    np.testing.assert_array_equal(
+        by_hotel.importances_["raw_share"], point.importances_["raw_share"]
+    )
+    np.testing.assert_array_equal(
+        by_hotel.importances_["raw_share"], by_resp.importances_["raw_share"]
+    )
+    assert by_hotel.n_clusters_ == 30 and by_hotel.cluster_ == "hotel"
+    assert by_resp.n_clusters_ is None
+    assert "30 clusters ('hotel')" in by_hotel.note_
+    width = lambda m: (m.importances_["ci_high"] - m.importances_["ci_low"]).to_numpy()  # noqa: E731
+    # slopes vary by hotel: respondents are not independent, and only the cluster
+    # bootstrap sees the hotel-to-hotel variation
+    assert np.all(width(by_hotel) > 1.5 * width(by_resp))
+    again = DriverModel(n_boot=300, random_state=1).fit(df, "y", cluster="hotel")
+    pd.testing.assert_frame_equal(again.importances_, by_hotel.importances_)
+
+
+def test_cluster_resampler_keeps_clusters_together():
+    codes = np.repeat(np.arange(5), [3, 1, 4, 2, 2])
+    draw = drv._resampler(np.random.default_rng(0), len(codes), codes, 5)
+    for _ in range(20):
+        counts = draw()
+        for c in range(5):
+            assert len(set(counts[codes == c])) == 1  # every guest of a hotel counted alike
+        # the resample draws 5 hotels with replacement
+        assert sum(counts[codes == c][0] for c in range(5)) == 5
+
+
+def test_cluster_column_checked():
+    df = clustered_data(n_clusters=8, per=40)
+    with pytest.raises(DataValidationError, match="cluster column 'nope'"):
+        DriverModel(n_boot=10).fit(df, "y", cluster="nope")
+    holes = df.assign(hotel=df["hotel"].where(df.index % 50 != 0))
+    with pytest.raises(DataValidationError, match="no value in the cluster column"):
+        DriverModel(n_boot=10).fit(holes, "y", cluster="hotel")
+    with pytest.warns(DriverWarning, match="only 8 clusters"):
+        DriverModel(n_boot=10).fit(df, "y", cluster="hotel")
+
+
+# ------------------------------------------------------------------------------------------
+# per-segment drivers
+# ------------------------------------------------------------------------------------------
+
+
+def segment_data(seed: int, weights: dict[str, list[float]], n: int = 700) -> pd.DataFrame:
+    """Respondents of each segment, ratings with a halo, the outcome on the segment's weights."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for seg, beta in weights.items():
+        x = rng.normal(size=(n, len(beta))) + 0.7 * rng.normal(size=(n, 1))
+        y = x @ np.array(beta) + 1.2 * rng.normal(size=n)
+        part = pd.DataFrame(x, columns=[f"att_{i}" for i in range(len(beta))]).assign(y=y)
+        part["segment"] = seg
+        part["hotel"] = rng.integers(0, 25, n)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_compare_segments_marks_a_planted_difference_only():
+    df = segment_data(200, {"business": [1.0, 0.3, 0.3, 0.3], "leisure": [0.3, 1.0, 0.3, 0.3]})
+    out = drv.compare_segments(df, "y", by="segment", n_boot=300, random_state=3)
+    assert list(out.models) == ["business", "leisure"]
+    d = out.differences.set_index("driver")
+    assert d.loc["att_0", "significant"] and d.loc["att_0", "diff"] > 0
+    assert d.loc["att_1", "significant"] and d.loc["att_1", "diff"] < 0
+    assert not d.loc["att_2", "significant"] and not d.loc["att_3", "significant"]
+    # the q-values are Benjamini-Hochberg of the p-values over the comparison
+    from statsmodels.stats.multitest import multipletests
+
+    q = multipletests(out.differences["p_value"], method="fdr_bh")[1]
+    np.testing.assert_allclose(out.differences["q_value"], q)
+    # the shares are each segment's own model, the differences theirs
+    biz = out.models["business"].importances_.set_index("driver")["share"]
+    np.testing.assert_allclose(d["estimate_a"], biz.loc[d.index])
+    np.testing.assert_allclose(d["diff"], d["estimate_a"] - d["estimate_b"])
+    assert (d["ci_low"] <= d["diff"]).all() and (d["diff"] <= d["ci_high"]).all()
+    wide = out.side_by_side().set_index("driver")
+    assert wide.loc["att_0", "differs"] == "business vs leisure"
+    assert wide.loc["att_2", "differs"] == ""
+    assert set(out.shares["segment"]) == {"business", "leisure"}
+    assert "Benjamini-Hochberg" in out.note
+
+
+def test_compare_segments_marks_nothing_between_identical_segments():
+    same = [0.8, 0.5, 0.3, 0.2, 0.1]
+    df = segment_data(210, {"a": same, "b": same, "c": same}, n=500)
+    out = drv.compare_segments(df, "y", by="segment", n_boot=200, random_state=1)
+    assert len(out.differences) == 3 * 5  # three pairs x five drivers
+    assert not out.differences["significant"].any()
+    assert out.side_by_side()["differs"].eq("").all()
+
+
+def test_compare_segments_with_clusters_draws_the_same_hotels_in_each_segment():
+    df = segment_data(220, {"a": [1.0, 0.3], "b": [0.3, 1.0]}, n=400)
+    out = drv.compare_segments(df, "y", by="segment", cluster="hotel", n_boot=100)
+    assert out.models["a"].n_clusters_ == out.models["b"].n_clusters_ == 25
+    assert "same clusters for every segment" in out.note
+    assert out.differences["significant"].all()
+    # the same guests in two segments: with the same hotels drawn for both, every resample's
+    # difference is exactly zero (independent draws would scatter it)
+    a = df[df["segment"] == "a"]
+    twins = pd.concat([a, a.assign(segment="b")], ignore_index=True)
+    out = drv.compare_segments(twins, "y", by="segment", cluster="hotel", n_boot=100)
+    np.testing.assert_array_equal(out.models["a"].boot_raw_, out.models["b"].boot_raw_)
+    assert (out.differences[["ci_low", "ci_high"]] == 0).all().all()
+    assert not out.differences["significant"].any()
+    loose = drv.compare_segments(twins, "y", by="segment", n_boot=100)
+    assert (loose.differences["ci_high"] - loose.differences["ci_low"] > 0).all()
+
+
+def test_compare_segments_input_checks():
+    df = segment_data(230, {"a": [1.0, 0.3], "b": [0.3, 1.0]}, n=100)
+    with pytest.raises(DataValidationError, match="segment column"):
+        drv.compare_segments(df, "y", by="nope")
+    with pytest.raises(ValueError, match="n_boot"):
+        drv.compare_segments(df, "y", by="segment", n_boot=10)
+    small = pd.concat([df, df.head(5).assign(segment="tiny")], ignore_index=True)
+    with pytest.warns(DriverWarning, match="tiny"):
+        out = drv.compare_segments(small, "y", by="segment", n_boot=100)
+    assert "tiny" not in out.models and "tiny (n = 5)" in out.note
+    with pytest.raises(DataValidationError, match="fewer than two segments"):
+        drv.compare_segments(df, "y", by="segment", segments=["a"], n_boot=100)
+
+
+# ------------------------------------------------------------------------------------------
+# non-linearity check
+# ------------------------------------------------------------------------------------------
+
+
+def threshold_data(seed: int = 0, n: int = 3000) -> pd.DataFrame:
+    """1-10 ratings with a halo; the outcome drops steeply below 4 on att_thr, flat above,
+    and rises in a straight line with att_lin and att_lin2."""
+    rng = np.random.default_rng(seed)
+    lat = 6.5 + 1.2 * rng.normal(size=(n, 1)) + 1.5 * rng.normal(size=(n, 3))
+    x = np.clip(np.round(lat), 1, 10)
+    y = (
+        7
+        + 1.2 * np.minimum(x[:, 0] - 4, 0)
+        + 0.4 * (x[:, 1] - 7)
+        + 0.3 * (x[:, 2] - 7)
+        + rng.normal(size=n)
+    )
+    return pd.DataFrame(x, columns=["att_thr", "att_lin", "att_lin2"]).assign(y=y)
+
+
+@pytest.mark.parametrize("basis", ["step", "spline"])
+def test_nonlinearity_flags_a_threshold_and_not_a_line(basis):
+    df = threshold_data()
+    out = drv.nonlinearity(df, "y", basis=basis, random_state=2)
+    s = out.summary.set_index("driver")
+    assert s.loc["att_thr", "nonlinear"]
+    assert not s.loc["att_lin", "nonlinear"] and not s.loc["att_lin2", "nonlinear"]
+    assert s.loc["att_thr", "cv_gain"] > 0.03
+    assert s.loc["att_thr", "basis"] == basis
+    np.testing.assert_allclose(s["r2_cv_flexible"] - s["r2_cv_linear"], s["cv_gain"], atol=1e-12)
+    # the broken line finds the kink and the two slopes
+    assert s.loc["att_thr", "kink"] == 4
+    assert s.loc["att_thr", "slope_below"] == pytest.approx(1.2, abs=0.15)
+    assert s.loc["att_thr", "slope_above"] == pytest.approx(0.0, abs=0.1)
+    assert "up to 4" in s.loc["att_thr", "description"]
+    assert "threshold" in s.loc["att_thr", "description"]
+    assert s.loc["att_lin", "description"] == ""
+    # a shape for the flagged driver only
+    assert set(out.shapes["driver"]) == {"att_thr"}
+    shape = out.shapes.set_index("level")
+    assert shape.loc[1, "predicted"] < shape.loc[4, "predicted"] - 2.5
+    assert abs(shape.loc[10, "predicted"] - shape.loc[5, "predicted"]) < 0.3
+    assert (shape["ci_low"] < shape["predicted"]).all()
+    assert (shape["predicted"] < shape["ci_high"]).all()
+
+
+def test_nonlinearity_step_shape_is_the_level_means_of_the_partial_model():
+    """Step partial dependence, checked against statsmodels with level dummies."""
+    df = threshold_data(seed=5, n=2000)
+    out = drv.nonlinearity(df, "y", all_shapes=True, min_level_n=1)
+    shape = out.shapes[out.shapes["driver"] == "att_lin"].set_index("level")
+    levels = sorted(df["att_lin"].unique())
+    dummies = pd.get_dummies(df["att_lin"], prefix="lv", drop_first=True, dtype=float)
+    xs = sm.add_constant(pd.concat([df[["att_thr", "att_lin2"]], dummies], axis=1))
+    fit = sm.OLS(df["y"], xs).fit()
+    base = (
+        fit.params["const"]
+        + fit.params[["att_thr", "att_lin2"]] @ df[["att_thr", "att_lin2"]].mean()
+    )
+    ref = [base + (fit.params.get(f"lv_{v}", 0.0)) for v in levels]
+    np.testing.assert_allclose(shape.loc[levels, "predicted"], ref, atol=1e-8)
+    assert set(out.shapes["driver"]) == {"att_thr", "att_lin", "att_lin2"}
+
+
+def test_nonlinearity_is_seeded_and_refuses_binary_outcomes():
+    df = threshold_data(seed=7, n=800)
+    a = drv.nonlinearity(df, "y", random_state=4).summary
+    b = drv.nonlinearity(df, "y", random_state=4).summary
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(DataValidationError, match="binary"):
+        drv.nonlinearity(df.assign(y=(df["y"] > 7).astype(int)), "y")
+
+
+def test_sparse_rating_levels_are_pooled():
+    x = np.array([1] * 3 + [2] * 40 + [3] * 50 + [4] * 5 + [5] * 60)
+    levels, group = drv._level_groups(x.astype(float), 30)
+    assert list(levels) == [1, 2, 3, 4, 5]
+    assert group[0] == group[1]  # 1 joins 2
+    assert group[3] in (group[2], group[4])  # 4 joins a neighbour
+    assert np.bincount(group, weights=np.bincount(x)[1:]).min() >= 30
+
+
+# ------------------------------------------------------------------------------------------
+# Kano-style classification
+# ------------------------------------------------------------------------------------------
+
+
+def kano_data(seed: int = 0, n: int = 6000) -> tuple[pd.DataFrame, dict[str, tuple]]:
+    """1-10 ratings and an outcome with known penalties and rewards (low 1-5, middle 6-8,
+    high 9-10): a basic attribute (penalty 1.5, no reward), a delighter (reward 1.2, no
+    penalty), a performance one (a straight line, 0.3 a point) and one without effect.
+    No halo here: the bands cannot render a straight line exactly, and with correlated
+    ratings the rest would leak into the bands of the others."""
+    rng = np.random.default_rng(seed)
+    lat = 7 + 1.9 * rng.normal(size=(n, 4))
+    x = np.clip(np.round(lat), 1, 10)
+    low, high = x <= 5, x >= 9
+    y = 6.5 - 1.5 * low[:, 0] + 1.2 * high[:, 1] + 0.3 * (x[:, 2] - 7) + rng.normal(size=n)
+    cols = ["att_basic", "att_delight", "att_linear", "att_none"]
+    truth = {"att_basic": (1.5, 0.0), "att_delight": (0.0, 1.2), "att_none": (0.0, 0.0)}
+    return pd.DataFrame(x, columns=cols).assign(y=y), truth
+
+
+def test_penalty_reward_recovers_planted_effects_and_classes():
+    df, truth = kano_data()
+    out = drv.penalty_reward(df, "y").set_index("driver")
+    for d, (pen, rew) in truth.items():
+        assert out.loc[d, "penalty_ci_low"] < pen < out.loc[d, "penalty_ci_high"], d
+        assert out.loc[d, "reward_ci_low"] < rew < out.loc[d, "reward_ci_high"], d
+    assert out["kano_class"].to_dict() == {
+        "att_basic": "basic",
+        "att_delight": "delighter",
+        "att_linear": "performance",
+        "att_none": "low impact",
+    }
+    assert out["magic_moment"].to_dict() == {
+        "att_basic": False,
+        "att_delight": True,
+        "att_linear": False,
+        "att_none": False,
+    }
+    # a straight line: equal effects per rating point, whatever the band widths
+    assert out.loc["att_linear", "penalty_per_point"] == pytest.approx(0.3, abs=0.05)
+    assert out.loc["att_linear", "reward_per_point"] == pytest.approx(0.3, abs=0.05)
+    assert out.loc["att_basic", "impact_asymmetry"] < -0.8
+    assert out.loc["att_delight", "impact_asymmetry"] > 0.8
+    assert out.attrs["low_max"] == 5 and out.attrs["high_min"] == 9
+
+
+def test_penalty_reward_equals_statsmodels_dummy_regression():
+    df, _ = kano_data(seed=1, n=1500)
+    cols = ["att_basic", "att_delight", "att_linear", "att_none"]
+    df["w"] = np.random.default_rng(2).uniform(0.5, 2, len(df))
+    df["hotel"] = np.random.default_rng(3).integers(0, 40, len(df))
+    dummies = pd.concat(
+        [(df[cols] <= 5).add_suffix("_low"), (df[cols] >= 9).add_suffix("_high")], axis=1
+    ).astype(float)
+    fit = sm.WLS(df["y"], sm.add_constant(dummies), weights=df["w"]).fit(cov_type="HC1")
+    out = drv.penalty_reward(df, "y", cols, weight="w").set_index("driver")
+    np.testing.assert_allclose(out["penalty"], -fit.params[[f"{c}_low" for c in cols]], atol=1e-10)
+    np.testing.assert_allclose(out["reward"], fit.params[[f"{c}_high" for c in cols]], atol=1e-10)
+    np.testing.assert_allclose(out["p_penalty"], fit.pvalues[[f"{c}_low" for c in cols]], rtol=1e-6)
+    z = 1.959963984540054
+    se = fit.bse[[f"{c}_high" for c in cols]].to_numpy()
+    np.testing.assert_allclose(out["reward_ci_high"] - out["reward"], z * se, rtol=1e-8)
+    assert out.attrs["r2"] == pytest.approx(fit.rsquared, abs=1e-10)
+    clustered = sm.WLS(df["y"], sm.add_constant(dummies), weights=df["w"]).fit(
+        cov_type="cluster", cov_kwds={"groups": df["hotel"]}
+    )
+    out_c = drv.penalty_reward(df, "y", cols, weight="w", cluster="hotel").set_index("driver")
+    np.testing.assert_allclose(
+        out_c["p_reward"], clustered.pvalues[[f"{c}_high" for c in cols]], rtol=1e-6
+    )
+
+
+def test_penalty_reward_cut_points_and_small_bases():
+    assert drv._rating_cuts((1, 10), None, None) == (5, 9)
+    assert drv._rating_cuts((1, 5), None, None) == (2, 5)
+    assert drv._rating_cuts((0, 10), None, None) == (4, 9)
+    with pytest.raises(ValueError, match="low_max < high_min"):
+        drv._rating_cuts((1, 10), 9, 8)
+    df, _ = kano_data(seed=4, n=1200)
+    out = drv.penalty_reward(df, "y", high_min=10, min_group_n=200).set_index("driver")
+    assert (out["n_high"] < 200).all()
+    assert out["kano_class"].eq("insufficient base").all()
+
+
+def brute_force_reach_noise_shapley(flags: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Shapley value of v(M) = reach(M) - noise(M) by its definition (every coalition)."""
+    p = flags.shape[1]
+
+    def v(s):
+        if not s:
+            return 0.0
+        any_ = flags[:, list(s)].any(axis=1)
+        return any_[target].mean() - any_[~target].mean()
+
+    phi = np.zeros(p)
+    for j in range(p):
+        others = [k for k in range(p) if k != j]
+        for size in range(p):
+            wgt = math.factorial(size) * math.factorial(p - size - 1) / math.factorial(p)
+            for s in itertools.combinations(others, size):
+                phi[j] += wgt * (v((*s, j)) - v(s))
+    return phi
+
+
+def test_key_dissatisfiers_equal_the_shapley_definition_and_find_the_planted_one():
+    df, _ = kano_data(seed=6, n=2000)
+    cols = ["att_basic", "att_delight", "att_linear", "att_none"]
+    df.loc[df.index % 17 == 0, "att_none"] = np.nan  # not rated: neither low nor high
+    out = drv.dissatisfiers_enhancers(df, "y", cols, outcome_low_max=5.5, outcome_high_min=7.5)
+    x = df[cols].to_numpy()
+    low = np.nan_to_num(x, nan=7) <= 5
+    high = np.nan_to_num(x, nan=7) >= 9
+    ref_d = brute_force_reach_noise_shapley(low, df["y"].to_numpy() <= 5.5)
+    ref_e = brute_force_reach_noise_shapley(high, df["y"].to_numpy() >= 7.5)
+    np.testing.assert_allclose(out["dissatisfier_value"], ref_d, atol=1e-12)
+    np.testing.assert_allclose(out["enhancer_value"], ref_e, atol=1e-12)
+    t = out.set_index("driver")
+    assert t["dissatisfier_value"].idxmax() == "att_basic"
+    assert t["enhancer_value"].idxmax() == "att_delight"
+    assert t.loc["att_basic", "key_dissatisfier"] and t.loc["att_delight", "key_enhancer"]
+    # the key set is the prefix (by Shapley value) with the largest reach - noise
+    order = t.sort_values("dissatisfier_rank")
+    best = order["dissatisfier_success"].idxmax()
+    expected = list(order.index[: order.index.get_loc(best) + 1])
+    assert out.attrs["dissatisfier_key_set"] == [
+        d for d in expected if t.loc[d, "dissatisfier_value"] > 0
+    ]
+    first = order.index[0]
+    assert order.loc[first, "dissatisfier_success"] == pytest.approx(
+        order.loc[first, "dissatisfier_reach"] - order.loc[first, "dissatisfier_noise"]
+    )
+
+
+def test_kano_classification_joins_both_analyses():
+    df, _ = kano_data(seed=8, n=3000)
+    out = drv.kano_classification(df, "y", outcome_low_max=5.5, outcome_high_min=7.5)
+    assert out.set_index("driver").loc["att_delight", "magic_moment"]
+    assert {"kano_class", "key_dissatisfier", "key_enhancer", "penalty", "reward"} <= set(
+        out.columns
+    )
+    assert "Conklin" in out.attrs["note"] and "Penalty-reward" in out.attrs["note"]
+    assert out.attrs["enhancer_key_set"][0] == "att_delight"
+
+
+# ------------------------------------------------------------------------------------------
+# importance-performance matrix
+# ------------------------------------------------------------------------------------------
+
+
+def test_importance_performance_quadrants():
+    rng = np.random.default_rng(0)
+    n = 400
+    means = {"att_a": 5.0, "att_b": 8.5, "att_c": 8.0, "att_d": 6.0}
+    df = pd.DataFrame(
+        {d: np.clip(np.round(m + rng.normal(0, 1, n)), 1, 10) for d, m in means.items()}
+    )
+    df.loc[:9, "att_a"] = np.nan
+    imp = pd.DataFrame(
+        {"driver": list(means), "share": [0.4, 0.3, 0.2, 0.1], "ci_low": 0.0, "ci_high": 1.0}
+    )
+    out = drv.importance_performance(df, imp).set_index("driver")
+    # cut-points: the mean importance (0.25) and the mean of the four mean ratings
+    perf = df.mean()
+    assert out["importance_cut"].iloc[0] == pytest.approx(0.25)
+    assert out["performance_cut"].iloc[0] == pytest.approx(perf.mean())
+    np.testing.assert_allclose(out["performance"], perf.loc[out.index])
+    assert out["quadrant"].to_dict() == {
+        "att_a": "fix first",  # important, rated low
+        "att_b": "keep up",  # important, rated high
+        "att_c": "possible overkill",  # less important, rated high
+        "att_d": "low priority",
+    }
+    assert out.loc["att_a", "n"] == n - 10
+    assert (out["performance_ci_low"] < out["performance"]).all()
+    # top box, and cut-points given as numbers
+    top = drv.importance_performance(
+        df, imp, performance="top_box", importance_cut=0.35, performance_cut=0.5
+    ).set_index("driver")
+    np.testing.assert_allclose(top["performance"], (df >= 9).sum() / df.notna().sum())
+    assert top.loc["att_a", "quadrant"] == "fix first"
+    assert top.loc["att_b", "quadrant"] == "low priority"  # 0.3 < 0.35, top box < 0.5
+    # a fitted DriverModel works as the importance input
+    df["y"] = df[list(means)].fillna(6).to_numpy() @ np.array([1.0, 0.5, 0.3, 0.1]) + rng.normal(
+        0, 1, n
+    )
+    model = DriverModel(n_boot=0).fit(df, "y", list(means))
+    assert len(drv.importance_performance(df, model)) == 4
+
+
+# ------------------------------------------------------------------------------------------
+# what-if
+# ------------------------------------------------------------------------------------------
+
+
+def test_what_if_linear_change_is_coefficient_times_shift():
+    df = correlated_data(300, 4, n=800)
+    cols = [f"att_{i}" for i in range(4)]
+    df["w"] = np.random.default_rng(1).uniform(0.5, 2, len(df))
+    out = drv.what_if(
+        df, "att_1", outcome="y", drivers=cols, shift=0.7, weight="w", scale=(-100, 100),
+        promoter_min=None, detractor_max=None, n_boot=50,
+    )  # fmt: skip
+    fit = sm.WLS(df["y"], sm.add_constant(df[cols]), weights=df["w"]).fit()
+    row = out.iloc[0]
+    assert list(out["quantity"]) == ["mean_outcome"]
+    assert row["coef"] == pytest.approx(fit.params["att_1"], rel=1e-10)
+    assert row["change"] == pytest.approx(0.7 * fit.params["att_1"], rel=1e-10)
+    assert row["mean_shift"] == pytest.approx(0.7)
+    # nothing capped on this wide scale, but the best-rated move past the highest rating seen
+    assert row["share_capped"] == 0 and row["extrapolation"]
+    assert row["ci_low"] < row["change"] < row["ci_high"]
+    assert row["baseline"] == pytest.approx(np.average(df["y"], weights=df["w"]))
+
+
+def test_what_if_caps_at_the_scale_and_flags_extrapolation():
+    rng = np.random.default_rng(2)
+    n = 1500
+    x = np.clip(np.round(7 + 1.5 * rng.normal(size=(n, 3)) + rng.normal(size=(n, 1))), 1, 10)
+    y = np.clip(np.round(2 + x @ np.array([0.5, 0.2, 0.1]) + rng.normal(size=n)), 0, 10)
+    df = pd.DataFrame(x, columns=["att_a", "att_b", "att_c"]).assign(nps=y)
+    out = drv.what_if(df, ["att_a", "att_b"], shift=2, n_boot=0)
+    a = out[out["driver"] == "att_a"].set_index("quantity")
+    capped = (df["att_a"] + 2 > 10).mean()
+    assert a["share_capped"].iloc[0] == pytest.approx(capped) and capped > 0.1
+    assert a["extrapolation"].all()
+    assert "capped at 10" in a["scenario"].iloc[0]
+    mean_shift = (np.minimum(df["att_a"] + 2, 10) - df["att_a"]).mean()
+    assert a.loc["mean_outcome", "mean_shift"] == pytest.approx(mean_shift)
+    fit = sm.OLS(df["nps"], sm.add_constant(df[["att_a", "att_b", "att_c"]])).fit()
+    assert a.loc["mean_outcome", "change"] == pytest.approx(fit.params["att_a"] * mean_shift)
+    # promoters: a logistic model made for them, each respondent's change in probability
+    logit = sm.Logit(
+        (df["nps"] >= 9).astype(float), sm.add_constant(df[["att_a", "att_b", "att_c"]])
+    ).fit(disp=0)
+    moved = df.assign(att_a=np.minimum(df["att_a"] + 2, 10))
+    ref = (
+        logit.predict(sm.add_constant(moved[["att_a", "att_b", "att_c"]])) - logit.predict()
+    ).mean()
+    assert a.loc["promoter_share", "change"] == pytest.approx(ref, abs=1e-7)
+    assert a.loc["promoter_share", "baseline"] == pytest.approx((df["nps"] >= 9).mean(), abs=1e-7)
+    nps_change = 100 * (a.loc["promoter_share", "change"] - a.loc["detractor_share", "change"])
+    assert a.loc["nps", "change"] == pytest.approx(nps_change)
+    assert a.loc["detractor_share", "change"] < 0 < a.loc["nps", "change"]
+    assert np.isnan(a["ci_low"]).all()
+
+
+def test_what_if_moving_a_share_up_one_point():
+    df = correlated_data(310, 3, n=600)
+    df[["att_0", "att_1", "att_2"]] = np.clip(
+        np.round(5 + 2 * df[["att_0", "att_1", "att_2"]]), 1, 10
+    )
+    cols = ["att_0", "att_1", "att_2"]
+    out = drv.what_if(
+        df, "att_0", outcome="y", drivers=cols, move_up=0.25, promoter_min=None,
+        detractor_max=None, n_boot=30, cluster=None,
+    )  # fmt: skip
+    fit = sm.OLS(df["y"], sm.add_constant(df[cols])).fit()
+    below = (df["att_0"] < 10).mean()
+    row = out.iloc[0]
+    assert row["mean_shift"] == pytest.approx(0.25 * below)
+    assert row["change"] == pytest.approx(fit.params["att_0"] * 0.25 * below)
+    assert not row["extrapolation"] and row["share_capped"] == 0
+    assert "25% of those below 10" in row["scenario"]
+    with pytest.raises(ValueError, match="not both"):
+        drv.what_if(df, "att_0", outcome="y", drivers=cols, shift=1, move_up=0.1)
+    with pytest.raises(ValueError, match="not among"):
+        drv.what_if(df, "att_9", outcome="y", drivers=cols)
+
+
+def test_what_if_cluster_bootstrap_intervals():
+    df = clustered_data(seed=4, n_clusters=25, per=60)
+    a = drv.what_if(df, "att_0", outcome="y", promoter_min=None, detractor_max=None,
+                    scale=(-50, 50), n_boot=150, random_state=1)  # fmt: skip
+    b = drv.what_if(df, "att_0", outcome="y", promoter_min=None, detractor_max=None,
+                    scale=(-50, 50), n_boot=150, cluster="hotel", random_state=1)  # fmt: skip
+    assert a["change"].iloc[0] == b["change"].iloc[0]
+    width = lambda t: t["ci_high"].iloc[0] - t["ci_low"].iloc[0]  # noqa: E731
+    assert width(b) > 1.5 * width(a)  # slopes vary by hotel
+    assert "clusters ('hotel')" in b["note"].iloc[0]
+
+
+# ------------------------------------------------------------------------------------------
+# the sample engagement against its ground truth
+# ------------------------------------------------------------------------------------------
+
+SAMPLE_ATTS = [
+    "att_checkin_speed",
+    "att_cleanliness",
+    "att_staff_friendliness",
+    "att_room_comfort",
+    "att_breakfast",
+    "att_wifi",
+    "att_value",
+    "att_location",
+    "att_booking_ease",
+    "att_quietness",
+]
+
+
+def test_sample_engagement_segment_drivers_with_hotel_bootstrap(loaded, truth):
+    """Check-in speed leads for business trips, cleanliness for leisure (the generator's
+    DRIVER_WEIGHTS), each first in at least 90% of resamples of whole hotels, and the
+    difference between the segments is marked for both."""
+    survey = loaded.tables["cx_survey"]
+    out = drv.compare_segments(
+        survey, "nps", SAMPLE_ATTS, by="trip_purpose", weight="weight", cluster="unit_id",
+        n_boot=300, random_state=11,
+    )  # fmt: skip
+    assert list(out.models) == ["business", "leisure"]
+    for purpose, strongest in truth["strongest_driver"].items():
+        tab = out.shares[out.shares["segment"] == purpose].set_index("driver")
+        assert tab["rank"].idxmin() == f"att_{strongest}", (purpose, tab)
+        assert tab.loc[f"att_{strongest}", "p_rank1"] >= 0.9
+        assert out.models[purpose].n_clusters_ == survey["unit_id"].nunique()
+    d = out.differences.set_index("driver")  # business - leisure
+    assert d.loc["att_checkin_speed", "significant"] and d.loc["att_checkin_speed", "diff"] > 0
+    assert d.loc["att_cleanliness", "significant"] and d.loc["att_cleanliness", "diff"] < 0
