@@ -155,6 +155,37 @@ class Segmentation(_Model):
         return self
 
 
+class DriverWhatIf(_Model):
+    """Raise one driver's ratings by ``shift`` points, or move ``move_up`` (a share) of the
+    respondents up one point."""
+
+    driver: str
+    shift: float | None = None
+    move_up: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> DriverWhatIf:
+        if (self.shift is None) == (self.move_up is None):
+            raise ValueError("give exactly one of shift (points) or move_up (a share, 0-1)")
+        return self
+
+
+class Drivers(_Model):
+    """Key driver analysis (notebook 03)."""
+
+    compare_by: list[str] = Field(
+        default_factory=list,
+        description="survey columns to compare drivers across (e.g. trip_purpose), and "
+        "'segment' for the behavioural segments",
+    )
+    cluster: str | None = Field(
+        default="unit_id", description="resample whole units in the bootstrap (None: answers)"
+    )
+    missing: Literal["pairwise", "listwise"] = "pairwise"
+    n_boot: int = Field(default=500, ge=0)
+    what_if: list[DriverWhatIf] = Field(default_factory=list)
+
+
 class Journey(_Model):
     stages: list[str] = Field(default_factory=list)
     digital_channels: list[str] = Field(default_factory=lambda: ["web", "app"])
@@ -192,6 +223,9 @@ class CodebookEntry(_Model):
     scale: tuple[float, float] = (1, 10)
     missing_codes: list[int | float | str] = Field(default_factory=list)
     higher_is_better: bool = True
+    group: str | None = Field(
+        default=None, description="theme of a rated attribute (arrival, room, staff, price)"
+    )
 
     @model_validator(mode="after")
     def _scale(self) -> CodebookEntry:
@@ -291,6 +325,7 @@ class EngagementConfig(_Model):
     ] = Field(default_factory=dict)
     outcome: Outcome = Outcome()
     segmentation: Segmentation = Segmentation()
+    drivers: Drivers = Drivers()
     journey: Journey = Journey()
     privacy: Privacy = Privacy()
     measurement: Measurement = Measurement()

@@ -1213,6 +1213,7 @@ class DriverModel:
             codes, n_levels = _cluster_codes(data, cluster)
         levels = _binary_levels(y)
         self.outcome_type_ = "binary" if levels is not None else "rating"
+        self.outcome_ = outcome
         notes = [NOTE]
         if self.outcome_type_ == "binary":
             if self.method == "shapley":
@@ -2960,4 +2961,159 @@ def what_if(
     )
     for col in ("driver", "scenario", "quantity", "model", "note"):
         out[col] = out[col].astype("str")
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Findings for the report
+# ------------------------------------------------------------------------------------------
+def driver_findings(
+    model: DriverModel,
+    *,
+    labels: Mapping[str, str] | None = None,
+    comparisons: Sequence[SegmentDrivers] = (),
+    kano: pd.DataFrame | None = None,
+    ipa: pd.DataFrame | None = None,
+    what_ifs: pd.DataFrame | None = None,
+    nonlinear: NonlinearityCheck | None = None,
+    step: str = "03",
+) -> list:
+    """The findings of the driver step, each with its base and interval.
+
+    ``labels``: driver -> readable label (the codebook's); ``what_ifs``: rows of
+    :func:`what_if` for several drivers (concatenated)."""
+    from rox_helpers.artifacts import Finding
+
+    def lab(d: str) -> str:
+        return (labels or {}).get(d, d.removeprefix("att_").replace("_", " ").capitalize())
+
+    out = []
+    imp = model.importances_.sort_values("rank")
+    top = imp.head(3)
+    td = model.top_differences_
+    ahead = ""
+    if td is not None and len(td):
+        r = td.iloc[0]
+        clear = r["ci_low"] > 0
+        ahead = (
+            f"{lab(r['first'])} is {'clearly' if clear else 'not clearly'} ahead of "
+            f"{lab(r['second'])} (difference {r['diff']:.1%}, 95% CI {r['ci_low']:.1%} to "
+            f"{r['ci_high']:.1%})"
+        )
+    out.append(
+        Finding(
+            step=step,
+            headline=f"{lab(top.iloc[0]['driver'])} goes with {lab(model.outcome_)} "
+            f"more than any other attribute ({top.iloc[0]['share']:.0%} of what the ratings "
+            "explain)",
+            evidence=[
+                f"#{int(r.rank)} {lab(r.driver)}: {r.share:.1%} (95% CI {r.ci_low:.1%} to "
+                f"{r.ci_high:.1%}; first in {r.p_rank1:.0%} of resamples)"
+                for r in top.itertuples()
+            ]
+            + ([ahead] if ahead else [])
+            + [
+                f"R² {model.r2_:.2f} on {model.n_:,} respondents ({model.method_description_}); "
+                "derived importance: an association, not an effect"
+            ],
+            so_what="Money spent where the outcome moves with the ratings; the what-if "
+            "below sizes it.",
+            confidence="high" if model.n_ >= 1000 else "medium",
+        )
+    )
+    for cmp in comparisons:
+        d = cmp.differences
+        sig = d[d["significant"]].assign(_abs=lambda x: x["diff"].abs())
+        sig = sig.sort_values("_abs", ascending=False)
+        firsts = cmp.shares.sort_values("rank").groupby("segment", sort=False).head(1)
+        out.append(
+            Finding(
+                step=step,
+                headline="Different guests, different drivers: "
+                + "; ".join(f"{r.segment}: {lab(r.driver)} first" for r in firsts.itertuples()),
+                evidence=[
+                    f"{lab(r.driver)}: {r.segment_a} {r.estimate_a:.1%} vs {r.segment_b} "
+                    f"{r.estimate_b:.1%} (difference 95% CI {r.ci_low:+.1%} to {r.ci_high:+.1%}, "
+                    f"q = {r.q_value:.3f})"
+                    for r in sig.head(4).itertuples()
+                ]
+                or ["no difference between the segments is significant after BH"],
+                so_what="One improvement plan does not fit all guests: target each segment's "
+                "first driver.",
+                confidence="medium",
+            )
+        )
+    if kano is not None and len(kano):
+        by = kano.groupby("kano_class")["driver"].apply(lambda s: ", ".join(lab(x) for x in s))
+        magic = kano.loc[kano["magic_moment"].astype(bool), "driver"].map(lab).tolist()
+        out.append(
+            Finding(
+                step=step,
+                headline=(
+                    f"Candidate magic moments: {', '.join(magic)}"
+                    if magic
+                    else "No attribute is a delighter"
+                    + (f"; basics that must not fail: {by['basic']}" if "basic" in by else "")
+                ),
+                evidence=[f"{k}: {v}" for k, v in by.items()],
+                so_what="Basic attributes must not fail; performance attributes pay in "
+                "proportion; delighters are where to surprise.",
+                confidence="medium",
+            )
+        )
+    if ipa is not None and len(ipa):
+        fix = ipa.loc[ipa["quadrant"] == "fix first", "driver"].map(lab).tolist()
+        out.append(
+            Finding(
+                step=step,
+                headline=(
+                    f"Fix first: {', '.join(fix)}"
+                    if fix
+                    else "No important attribute performs below average"
+                ),
+                evidence=[
+                    f"{lab(r.driver)}: importance {r.importance:.1%}, performance "
+                    f"{r.performance:.2f} ({r.quadrant})"
+                    for r in ipa.itertuples()
+                    if r.quadrant in ("fix first", "keep up")
+                ],
+                so_what="High importance with low performance is where improvement pays first.",
+                confidence="medium",
+            )
+        )
+    if what_ifs is not None and len(what_ifs):
+        for (driver, scenario), g in what_ifs.groupby(["driver", "scenario"], sort=False):
+            rows = g.set_index("quantity")
+            ev = [
+                f"{q.replace('_', ' ')}: {r['change']:+.3g} (95% CI {r['ci_low']:+.3g} to "
+                f"{r['ci_high']:+.3g})"
+                for q, r in rows.iterrows()
+            ]
+            if rows["extrapolation"].any():
+                ev.append("beyond the observed ratings for some respondents: extrapolation")
+            out.append(
+                Finding(
+                    step=step,
+                    headline=f"What if {lab(driver)}: {scenario}",
+                    evidence=ev,
+                    so_what="What the models predict if the association were causal; the "
+                    "linkage step tests the chain within hotels.",
+                    confidence="low" if rows["extrapolation"].any() else "medium",
+                )
+            )
+    if nonlinear is not None:
+        flagged = nonlinear.summary[nonlinear.summary["nonlinear"]]
+        if len(flagged):
+            out.append(
+                Finding(
+                    step=step,
+                    headline="Thresholds: "
+                    + ", ".join(lab(d) for d in flagged["driver"])
+                    + " act non-linearly",
+                    evidence=[str(r.description) for r in flagged.itertuples()],
+                    so_what="Below the threshold a rating costs far more than above it: "
+                    "lifting the worst experiences pays most.",
+                    confidence="medium",
+                )
+            )
     return out

@@ -1184,7 +1184,7 @@ def linkage_findings(
                 headline=", ".join(f"{n} {v}" for v, n in counts.items())
                 + f" of {len(hypotheses)} hypotheses",
                 evidence=[
-                    f"{r.id} {r.statement}: {r.verdict}"
+                    f"{r.id} {r.statement.rstrip('.')}: {r.verdict}"
                     + (
                         f" ({_fmt(r.effect)}, 95% CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)})"
                         if pd.notna(getattr(r, "effect", np.nan))

@@ -60,6 +60,7 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("00", "00_engagement_setup.ipynb", "Engagement setup and data"),
     Step("01", "01_measurement.ipynb", "Measurement and the ROX scorecard", needs=("00",)),
+    Step("03", "03_driver_analysis.ipynb", "Key driver analysis", needs=("00",)),
     Step("04", "04_rox_linkage.ipynb", "The ROX linkage model", needs=("00",)),
 )
 

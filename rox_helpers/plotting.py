@@ -364,3 +364,156 @@ def loyalty_by_group(table: pd.DataFrame, outcome: str = "stays", *, colours=Non
     ax.set_title(f"What guests did after answering: {outcome} (adjusted for prior behaviour)")
     sns.despine(ax=ax)
     return ax
+
+
+def _att_label(driver: str, labels: dict[str, str] | None) -> str:
+    if labels and driver in labels:
+        return labels[driver]
+    return driver.removeprefix("att_").replace("_", " ").capitalize()
+
+
+def importance_performance_matrix(
+    ipa: pd.DataFrame, *, labels=None, colours=None, ax=None, title=""
+):
+    """Importance-performance matrix (from ``drivers.importance_performance``): one point per
+    driver with its intervals, the cut-points as lines, the four quadrants named."""
+    c = colours or Colours()
+    ax = _ax(ax, size=(7, 5))
+    quad_colour = {
+        "fix first": c.accent,
+        "keep up": c.primary,
+        "possible overkill": c.secondary,
+        "low priority": c.neutral,
+    }
+    for r in ipa.itertuples():
+        col = quad_colour[r.quadrant]
+        if np.isfinite(r.importance_ci_low):
+            ax.plot([r.importance_ci_low, r.importance_ci_high], [r.performance] * 2,
+                    color=col, lw=0.8, alpha=0.6)  # fmt: skip
+        ax.plot([r.importance] * 2, [r.performance_ci_low, r.performance_ci_high],
+                color=col, lw=0.8, alpha=0.6)  # fmt: skip
+        ax.scatter(r.importance, r.performance, color=col, s=40, zorder=3)
+        ax.annotate(_att_label(r.driver, labels), (r.importance, r.performance),
+                    xytext=(4, 4), textcoords="offset points", fontsize=8)  # fmt: skip
+    icut, pcut = ipa["importance_cut"].iloc[0], ipa["performance_cut"].iloc[0]
+    ax.axvline(icut, color="#999999", lw=0.8, ls="--")
+    ax.axhline(pcut, color="#999999", lw=0.8, ls="--")
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    corners = {
+        "fix first": (x1, y0, "right", "bottom"),
+        "keep up": (x1, y1, "right", "top"),
+        "possible overkill": (x0, y1, "left", "top"),
+        "low priority": (x0, y0, "left", "bottom"),
+    }
+    for name, (x, y, ha, va) in corners.items():
+        ax.text(x, y, name.upper(), ha=ha, va=va, fontsize=8, color=quad_colour[name],
+                fontweight="bold", alpha=0.8)  # fmt: skip
+    ax.set_xlabel("importance (share of explained variation)")
+    measure = ipa["performance_measure"].iloc[0]
+    ax.set_ylabel("performance (mean rating)" if measure == "mean" else f"performance ({measure})")
+    ax.set_title(title or "Importance and performance")
+    sns.despine(ax=ax)
+    return ax
+
+
+def kano_chart(kano: pd.DataFrame, *, labels=None, colours=None, ax=None, title=""):
+    """Penalty against reward per rating point (from ``drivers.penalty_reward`` or
+    ``kano_classification``), coloured by Kano class; the diagonal is symmetry."""
+    c = colours or Colours()
+    ax = _ax(ax, size=(6, 5))
+    cls_colour = {
+        "basic": c.accent,
+        "performance": c.primary,
+        "delighter": c.secondary,
+        "low impact": c.neutral,
+        "insufficient base": "#cccccc",
+    }
+    for cls, part in kano.groupby("kano_class", sort=False):
+        ax.scatter(part["penalty_per_point"], part["reward_per_point"], s=40,
+                   color=cls_colour.get(cls, c.neutral), label=cls, zorder=3)  # fmt: skip
+        for r in part.itertuples():
+            text = _att_label(r.driver, labels) + (
+                " *" if getattr(r, "magic_moment", False) else ""
+            )
+            ax.annotate(text, (r.penalty_per_point, r.reward_per_point), xytext=(4, 4),
+                        textcoords="offset points", fontsize=8)  # fmt: skip
+    hi = float(np.nanmax(kano[["penalty_per_point", "reward_per_point"]].to_numpy())) * 1.1
+    lo = min(0.0, float(np.nanmin(kano[["penalty_per_point", "reward_per_point"]].to_numpy())))
+    ax.plot([lo, hi], [lo, hi], color="#999999", lw=0.8, ls="--")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("penalty per rating point (low ratings)")
+    ax.set_ylabel("reward per rating point (high ratings)")
+    ax.set_title(title or "Kano classes: penalty and reward per rating point")
+    ax.legend(frameon=False, fontsize=8, loc="upper left", title="* magic moment", title_fontsize=8)
+    sns.despine(ax=ax)
+    return ax
+
+
+def segment_drivers(comparison, *, labels=None, colours=None, ax=None, title=""):
+    """Driver shares per segment side by side (from ``drivers.compare_segments``): a bar per
+    segment with its interval; drivers whose shares differ significantly marked with *."""
+    shares = comparison.shares
+    segments = list(comparison.models)
+    order = shares.groupby("driver", sort=False)["share"].mean().sort_values(ascending=True).index
+    ax = _ax(ax, size=(7, 0.45 * len(order) * max(1, len(segments) / 2) + 1.2))
+    pal = palette(colours)
+    height = 0.8 / len(segments)
+    sig = set(comparison.differences.loc[comparison.differences["significant"], "driver"])
+    for k, seg in enumerate(segments):
+        part = shares[shares["segment"] == seg].set_index("driver").loc[order]
+        y = np.arange(len(order)) - (k - (len(segments) - 1) / 2) * height  # first on top
+        err = np.vstack([part["share"] - part["ci_low"], part["ci_high"] - part["share"]])
+        ax.barh(y, part["share"], height=height, color=pal[k % len(pal)], label=seg,
+                xerr=err, error_kw={"lw": 0.8, "ecolor": "#555555"})  # fmt: skip
+    ax.set_yticks(np.arange(len(order)),
+                  [_att_label(d, labels) + (" *" if d in sig else "") for d in order])  # fmt: skip
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_xlabel("share of explained variation (* differs significantly, BH)")
+    ax.set_title(title or "Key drivers by segment")
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    sns.despine(ax=ax)
+    return ax
+
+
+def driver_shape(shapes: pd.DataFrame, driver: str, *, outcome="NPS", labels=None,
+                 colours=None, ax=None, title=""):  # fmt: skip
+    """Shape of one driver (from ``drivers.nonlinearity(...).shapes``): the predicted outcome
+    by rating level with its interval, against the straight line of the linear model."""
+    c = colours or Colours()
+    ax = _ax(ax, size=(6, 3.5))
+    d = shapes[shapes["driver"] == driver].sort_values("level")
+    ax.fill_between(d["level"], d["ci_low"], d["ci_high"], color=c.secondary, alpha=0.25, lw=0)
+    ax.plot(d["level"], d["predicted"], marker="o", color=c.primary, label="by rating level")
+    ax.plot(d["level"], d["linear"], color=c.neutral, ls="--", label="straight line")
+    ax.set_xticks(d["level"])
+    ax.set_xlabel(f"{_att_label(driver, labels)} rating")
+    ax.set_ylabel(f"predicted {outcome}")
+    ax.set_title(title or f"{_att_label(driver, labels)}: shape of the relation")
+    ax.legend(frameon=False, fontsize=8)
+    sns.despine(ax=ax)
+    return ax
+
+
+def driver_importance(importances: pd.DataFrame, *, labels=None, colours=None, ax=None, title=""):
+    """Normalised driver shares with their 95% intervals, largest on top (from
+    ``DriverModel.importances_``)."""
+    c = colours or Colours()
+    d = importances.sort_values("share")
+    ax = _ax(ax, size=(7, 0.35 * len(d) + 1.2))
+    err = None
+    if d["ci_low"].notna().all():
+        err = np.vstack([d["share"] - d["ci_low"], d["ci_high"] - d["share"]])
+    ax.barh(
+        [_att_label(x, labels) for x in d["driver"]],
+        d["share"],
+        color=c.primary,
+        xerr=err,
+        error_kw={"lw": 0.8, "ecolor": "#555555"},
+    )
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_xlabel("share of what the ratings explain (derived importance, not an effect)")
+    ax.set_title(title or "Key drivers")
+    sns.despine(ax=ax)
+    return ax
