@@ -293,6 +293,11 @@ class Linkage(_Model):
         "acting within a month is averaged away in quarterly means; None: the model's grain",
     )
     min_reliability: float = Field(default=0.5, ge=0, le=1)
+    correct_noise: Literal["none", "guest_survey", "all"] = Field(
+        default="guest_survey",
+        description="correct links for the sampling noise of surveyed parents' cell means "
+        "(errors-in-variables, guarded): guest survey parents, all, or none",
+    )
     n_boot: int = Field(default=499, ge=0)
     respondent_controls: list[str] | None = Field(
         default=None,

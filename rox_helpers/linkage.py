@@ -16,18 +16,57 @@ Where each link is estimated
   fitted on the answers themselves, with unit and period fixed effects and every other rated
   attribute held constant (so the halo does not flow through the attributes left out).
 
-Uncertainty: one joint cluster bootstrap over units (units resampled whole, each copy with
-its own id and fixed effect; lags are built within a unit, so a copy keeps its own history),
+Uncertainty
+-----------
+One joint cluster bootstrap over units (units resampled whole, each copy with its own id
+and fixed effect; lags are built within a unit, so a copy keeps its own history),
 re-estimating every equation in each replicate, so the intervals of indirect and total
 effects carry the covariance of their links. With fewer than ``WILD_BELOW`` units a wild
 cluster bootstrap (Webb's six-point weights, one draw per unit shared by all equations)
-replaces it.
+replaces it; its residuals are first scaled by ``sqrt(n / (n - k))``, ``k`` the rank of the
+two-way fixed-effects design (main equation and lead regression alike), since fitted
+residuals are too small by the degrees of freedom the unit and period effects use up.
+
+Few units: the percentile intervals of a cluster bootstrap are too narrow with a few dozen
+units (a normal approximation where a t with ``G - 1`` degrees of freedom is due, and no
+CR1 small-sample scale). Every bootstrap quantity is therefore computed from draws stretched
+around their point estimate by ``c = sqrt(G / (G - 1)) * t_{q, G-1} / z_q`` (``G`` units,
+``q = (1 + level) / 2``; :func:`small_sample_factor`: 1.05 at 40 units, 1.10 at 20): a
+CR1-style correction with t critical values. The per-link, between, lead, indirect, total
+and what-if intervals are ``c`` times as wide as the raw percentile intervals, the standard
+errors ``c`` times the draws' SD, and the joint band too (its sup-t critical value is
+scale-free, so the band widens with the standard errors). The two-sided bootstrap p-values
+(links, totals, the lead test and its Benjamini-Hochberg q-values) are read off the same
+stretched draws, so a p-value under 0.05 goes with a 95% interval that excludes zero.
+``model.draws["B"]`` keeps the raw draws; ``model.small_sample_factor`` is ``c``.
+
+Measurement error
+-----------------
+A sampled parent's cell mean is its unit-period level plus sampling noise of variance
+``msw / n`` (employee measures: between persons, weighted by their rows), which attenuates a
+within-unit slope by the parent's two-way within reliability. ``fit_linkage(...,
+correct_noise=True)`` corrects it (errors-in-variables): each unit's expected noise sum of
+squares after weighted within-unit demeaning, ``sum w v (1 - w / W_unit)``, is subtracted
+from the parents' diagonal of the within cross-products. The terms are kept per unit, so a
+bootstrap replicate sums its drawn units' terms exactly as it sums their cross-products.
+Guard: an equation is corrected only if the noise is at most ``NOISE_SHARE_MAX`` (0.3) of
+the parents' within variation net of the period effects and of each other (the largest
+generalized eigenvalue of the noise on the cross-products), which keeps the corrected
+matrix positive definite, its condition number at most 1 / 0.7 times the uncorrected one;
+otherwise the link stays uncorrected (and flagged if its parent's reliability is under
+``min_reliability``). A replicate whose corrected matrix is not positive definite is
+dropped. Off by default: it assumes the respondents' own deviations from their unit's level
+do not drive the child -- true of a guest survey's few answers, not of a staff measure whose
+respondents are the people whose behaviour the child measures (then the mean of their own
+values is the cause and the correction overshoots). Only the within estimate is corrected,
+not the between (Mundlak) estimate or the lead regression.
 
 Checks that guard the claim
 ---------------------------
 * reliability of each unit-period mean (ICC(1), ICC(2), and the within-unit reliability that
-  matters under fixed effects); a parent whose means are mostly noise is flagged, its effect
-  attenuated;
+  matters under unit and period fixed effects); a panel link whose parent (guest or employee
+  survey) has a within-unit reliability under ``linkage.min_reliability`` is flagged, its
+  effect attenuated (or corrected, see above);
 * a lead test per panel link: does next period's parent "predict" this period's child?
   (a feedback from the child to the parent, or anticipation), Benjamini-Hochberg across links;
 * the Mundlak variant: the between-unit association beside the within-unit effect;
@@ -51,6 +90,7 @@ from rox_helpers.errors import RoxError
 from rox_helpers.framework import aggregate_rows, measure_rows, period_label
 
 __all__ = [
+    "NOISE_SHARE_MAX",
     "WILD_BELOW",
     "LinkageModel",
     "Panel",
@@ -59,12 +99,16 @@ __all__ = [
     "derived_measures",
     "fit_linkage",
     "reliability",
+    "small_sample_factor",
     "test_hypotheses",
     "what_if",
 ]
 
 #: below this many units the pairs cluster bootstrap is unreliable: wild cluster bootstrap
 WILD_BELOW = 30
+#: the measurement-error correction applies only while the sampling noise is at most this
+#: share of the parents' two-way within variation (a joint partial reliability of 0.7+)
+NOISE_SHARE_MAX = 0.3
 RESPONDENT_TABLES = ("cx_survey",)
 _WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 
@@ -116,13 +160,21 @@ def reliability(rows: pd.DataFrame) -> dict[str, float]:
     ``rows``: ``unit_id, period, x`` (one row per answer or per person). ICC(2) is the
     reliability of a cell mean (one-way ANOVA across cells: (MSB - MSW) / MSB); the
     within-unit reliability is the share of the variance of cell means around their unit's
-    average that is not sampling noise -- what a fixed-effects model sees.
+    and their period's average (two-way, as the model's unit and period fixed effects see
+    them) that is not sampling noise. ``msw``: the pooled within-cell variance of one row
+    (a cell mean of ``n`` rows carries sampling noise of variance ``msw / n``).
     """
     cell = rows.groupby(["unit_id", "period"], observed=True)["x"]
     n = cell.size().to_numpy(float)
     means = cell.mean()
     k, big_n = len(n), n.sum()
-    out = {"icc1": np.nan, "icc2": np.nan, "within_reliability": np.nan, "mean_base": np.nan}
+    out = {
+        "icc1": np.nan,
+        "icc2": np.nan,
+        "within_reliability": np.nan,
+        "mean_base": np.nan,
+        "msw": np.nan,
+    }
     if k < 3 or big_n <= k:
         return out
     grand = rows["x"].mean()
@@ -132,18 +184,43 @@ def reliability(rows: pd.DataFrame) -> dict[str, float]:
     n0 = (big_n - (n**2).sum() / big_n) / (k - 1)
     out["icc1"] = float((msb - msw) / (msb + (n0 - 1) * msw)) if msb > 0 else np.nan
     out["icc2"] = float(max(0.0, (msb - msw) / msb)) if msb > 0 else 0.0
-    dev = means - means.groupby(level="unit_id").transform("mean")
-    units = means.groupby(level="unit_id").size()
-    multi = dev.index.get_level_values("unit_id").map(units).to_numpy() > 1
-    if multi.sum() > 2:
-        var_within = float((dev[multi] ** 2).mean())
-        noise = float((msw / n[multi]).mean())
-        # demeaning removes one mean per unit: scale the noise by (T - 1) / T
-        t_per = dev.index.get_level_values("unit_id").map(units).to_numpy()[multi]
-        noise *= float(((t_per - 1) / t_per).mean())
+    out["msw"] = float(msw)
+    resid, leverage = _two_way_residuals(
+        means.to_numpy(float),
+        pd.factorize(means.index.get_level_values("unit_id"))[0],
+        pd.factorize(means.index.get_level_values("period"), sort=True)[0],
+    )
+    var_within = float((resid**2).sum())
+    # the sampling noise left after removing unit and period means: each cell's msw / n
+    # times the share of it the two-way demeaning keeps (1 - its leverage)
+    noise = float((msw / n * (1 - leverage)).sum())
+    if (1 - leverage).sum() > 2 and var_within > 0:
         out["within_reliability"] = float(np.clip(1 - noise / var_within, 0, 1))
     out["mean_base"] = float(n.mean())
     return out
+
+
+def _two_way_residuals(y: np.ndarray, unit: np.ndarray, t: np.ndarray):
+    """Residuals of ``y`` on unit and period dummies (unweighted) and each row's leverage.
+
+    A row has two dummies (its unit's and, past the first period, its period's), so the
+    hat matrix's diagonal is read off the inverse of the small ``D'D``."""
+    nu, nt = int(unit.max()) + 1, int(t.max()) + 1
+    DtD = np.zeros((nu + nt - 1, nu + nt - 1))
+    np.add.at(DtD, (unit, unit), 1.0)
+    p = t > 0
+    q = nu + t[p] - 1
+    np.add.at(DtD, (q, q), 1.0)
+    np.add.at(DtD, (unit[p], q), 1.0)
+    np.add.at(DtD, (q, unit[p]), 1.0)
+    Dty = np.concatenate([np.bincount(unit, y, nu), np.bincount(t, y, nt)[1:]])
+    G = np.linalg.pinv(DtD)
+    beta = G @ Dty
+    fitted = beta[unit].copy()
+    fitted[p] += beta[q]
+    leverage = G[unit, unit].copy()
+    leverage[p] += G[q, q] + 2 * G[unit[p], q]
+    return y - fitted, np.clip(leverage, 0.0, 1.0)
 
 
 def _measure_table(config: EngagementConfig, names: list[str]) -> pd.DataFrame:
@@ -289,8 +366,9 @@ def _measure_cells(
     grain: str,
     derived: dict[str, pd.DataFrame],
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """One measure's cells (``unit_id, period, <name>, n__<name>``) and its reliability."""
-    no_rel = {"icc1": np.nan, "icc2": np.nan, "within_reliability": np.nan}
+    """One measure's cells (``unit_id, period, <name>, n__<name>``, and for a surveyed
+    measure ``v__<name>``, the sampling variance of the cell mean) and its reliability."""
+    no_rel = {"icc1": np.nan, "icc2": np.nan, "within_reliability": np.nan, "msw": np.nan}
     if name in derived:
         c, rel = derived[name][["unit_id", "period", "value", "n"]], no_rel
     else:
@@ -321,10 +399,21 @@ def _measure_cells(
             # people repeat across the months of a period: reliability over persons
             person = rows.groupby(["unit_id", "period", "person"], observed=True)["x"]
             rel = reliability(person.mean().reset_index())
+            if m.aggregate not in ("sum", "count"):  # a mean of the rows
+                # the cell mean weights each person by their rows: its sampling variance is
+                # msw (between persons) x sum(rows^2) / rows^2
+                per = person.size().rename("m").reset_index()
+                per["m2"] = per["m"] ** 2
+                s = per.groupby(["unit_id", "period"], observed=True)[["m", "m2"]].sum()
+                share = (s["m2"] / s["m"] ** 2).rename("share").reset_index()
+                c = c.merge(share, on=["unit_id", "period"], how="left")
+                c["v"] = rel["msw"] * c["share"]
         elif m.table in RESPONDENT_TABLES:
             rel = reliability(rows)
-        c = c[["unit_id", "period", "value", "n"]]
-    return c.rename(columns={"value": name, "n": f"n__{name}"}), rel
+            if m.aggregate not in ("sum", "count"):  # a mean of the rows
+                c["v"] = rel["msw"] / c["n"]
+        c = c.reindex(columns=["unit_id", "period", "value", "n", "v"])
+    return c.rename(columns={"value": name, "n": f"n__{name}", "v": f"v__{name}"}), rel
 
 
 def _respondent_frame(tables, config, info, grain, periods):
@@ -397,11 +486,6 @@ def _design(X: np.ndarray, unit: np.ndarray, t: np.ndarray) -> np.ndarray:
     return D
 
 
-def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    sw = np.sqrt(w)
-    return np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
-
-
 def _unit_crossproducts(
     Z: np.ndarray, w: np.ndarray, unit: np.ndarray, nu: int, demean: bool
 ) -> np.ndarray:
@@ -454,6 +538,11 @@ class _Prepared:
     t: np.ndarray
     lead: _Lead | None
     n_units: int
+    #: per row, the sampling variance of each parent's cell mean (0: not sampled), or None
+    noise: np.ndarray | None = None
+    #: subtract the parents' expected sampling noise from the within regression
+    #: (errors-in-variables; decided by :func:`fit_linkage`, see ``noise_share``)
+    correct: bool = False
     stats: dict[str, np.ndarray] = field(init=False)  # per unit cross-products
 
     def __post_init__(self) -> None:
@@ -476,6 +565,15 @@ class _Prepared:
                 np.column_stack([self.X, T, self.y]), self.w, self.unit, nu, True
             )
         }
+        if self.noise is not None and (self.noise > 0).any():
+            # the expected sampling-noise sum of squares each unit adds to each parent's
+            # diagonal after weighted demeaning within the unit: sum w v (1 - w / W), per
+            # unit, so a replicate sums its drawn units' terms like the cross-products
+            share = self.w / np.bincount(self.unit, self.w, nu)[self.unit]
+            contrib = self.noise * (self.w * (1 - share))[:, None]
+            self.stats["noise"] = np.column_stack(
+                [np.bincount(self.unit, contrib[:, j], nu) for j in range(contrib.shape[1])]
+            )
         if self.lead is not None:
             k = self.k
             X = self.X[:, :k]
@@ -504,13 +602,54 @@ class _Prepared:
     def k(self) -> int:
         return len(self.eq.parents)
 
-    def solve(self, which: str, draw: np.ndarray | None = None) -> np.ndarray:
-        """Coefficients of a regression from the summed cross-products of ``draw``'s units."""
+    def _summed(self, which: str, draw: np.ndarray | None) -> tuple:
         S = self.stats[which]
         S = S.sum(axis=0) if draw is None else S[draw].sum(axis=0)
         A, c = S[:-1, :-1], S[:-1, -1]
         # drop columns with no variation in this draw (a period no drawn unit reports)
         live = np.diag(A) > 1e-12 * max(1.0, np.abs(np.diag(A)).max())
+        return A, c, live
+
+    def _noise(self, draw: np.ndarray | None) -> np.ndarray:
+        N = self.stats["noise"]
+        return N.sum(axis=0) if draw is None else N[draw].sum(axis=0)
+
+    def noise_share(self, draw: np.ndarray | None = None) -> float:
+        """The largest share of the parents' within variation that is sampling noise.
+
+        The parents' cross-products net of the period effects (their Schur complement) are
+        ``S``; their expected noise ``N`` (diagonal). The largest generalized eigenvalue of
+        ``(N, S)`` is one minus the parents' joint partial reliability: with one parent, the
+        share of its two-way within variance that is noise; with correlated parents, the
+        noise share of the worst-measured direction, which decides how unstable the
+        corrected solve ``(S - N)^-1`` is (its condition number is at most that of ``S``
+        divided by one minus the share). 0 without sampled parents, inf if undefined."""
+        if "noise" not in self.stats:
+            return 0.0
+        A, _, live = self._summed("within", draw)
+        k = self.k
+        if not live[:k].all():
+            return np.inf
+        rest = np.flatnonzero(live[k:]) + k
+        S = A[:k, :k] - A[:k, rest] @ np.linalg.pinv(A[np.ix_(rest, rest)]) @ A[rest, :k]
+        try:
+            L = np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            return np.inf
+        Li = np.linalg.inv(L)
+        M = Li @ np.diag(self._noise(draw)) @ Li.T
+        return float(np.linalg.eigvalsh((M + M.T) / 2).max())
+
+    def solve(self, which: str, draw: np.ndarray | None = None) -> np.ndarray:
+        """Coefficients of a regression from the summed cross-products of ``draw``'s units."""
+        A, c, live = self._summed(which, draw)
+        if which == "within" and self.correct:
+            # errors-in-variables: the parents' expected noise off their diagonal; a draw
+            # in which the corrected matrix is not positive definite has no estimate
+            if not self.noise_share(draw) < 1:
+                raise np.linalg.LinAlgError("noise correction: matrix not positive definite")
+            A = A.copy()
+            A[np.arange(self.k), np.arange(self.k)] -= self._noise(draw)
         beta = np.zeros(len(c))
         beta[live] = np.linalg.lstsq(A[np.ix_(live, live)], c[live], rcond=None)[0]
         return beta
@@ -595,6 +734,13 @@ def _prepare(panel: Panel, eq: Equation, unit_index: dict[str, int]) -> _Prepare
         if fine
         else _lead_data(cells, eq, unit_index, panel.grain, False)
     )
+    # the sampling variance of each (lagged) parent's cell mean, 0 where not sampled
+    var_cols = [f"v__{p}" for p in eq.parents]
+    noise = (
+        _with_lags(cells.reindex(columns=["unit_id", "t", *var_cols]), var_cols, eq.lag)
+        .to_numpy(float)[ok]
+        .clip(min=0)
+    )
     return _Prepared(
         eq,
         y=cells[eq.child].to_numpy(float)[ok],
@@ -604,23 +750,34 @@ def _prepare(panel: Panel, eq: Equation, unit_index: dict[str, int]) -> _Prepare
         t=cells["t"].to_numpy(int)[ok],
         lead=lead,
         n_units=nu,
+        noise=np.nan_to_num(noise, nan=0.0),
     )
 
 
-def _fitted_values(X: np.ndarray, y: np.ndarray, w: np.ndarray, unit, t) -> np.ndarray:
-    """Fitted values of a two-way fixed-effects regression (for the wild bootstrap)."""
+def _fitted_values(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, unit, t
+) -> tuple[np.ndarray, float]:
+    """Fitted values of a two-way fixed-effects regression and the small-sample scale of
+    its residuals, ``sqrt(n / (n - k))`` with ``k`` the rank of the design (regressors, unit
+    and period dummies, intercept): for the wild bootstrap, whose residuals are otherwise
+    too small by the degrees of freedom the fixed effects use up."""
     t = np.unique(t, return_inverse=True)[1]
     D = _design(X, unit, t)
-    return D @ _wls(D, y, w)
+    sw = np.sqrt(w)
+    beta, _, rank, _ = np.linalg.lstsq(D * sw[:, None], y * sw, rcond=None)
+    n = len(y)
+    return D @ beta, float(np.sqrt(n / (n - rank))) if n > rank else 1.0
 
 
 def _wild_replicate(p: _Prepared, fitted: tuple, v: np.ndarray) -> _Prepared:
-    """The equation with residuals flipped by each unit's wild weight ``v[unit]``."""
-    f, f_lead = fitted
+    """The equation with residuals (scaled by ``sqrt(n / (n - k))``) flipped by each unit's
+    wild weight ``v[unit]``."""
+    (f, s), lead_fit = fitted
     lead = p.lead
     if lead is not None:
-        lead = replace(lead, y=f_lead + (lead.y - f_lead) * v[lead.unit])
-    return replace(p, y=f + (p.y - f) * v[p.unit], lead=lead)
+        f_lead, s_lead = lead_fit
+        lead = replace(lead, y=f_lead + (lead.y - f_lead) * s_lead * v[lead.unit])
+    return replace(p, y=f + (p.y - f) * s * v[p.unit], lead=lead)
 
 
 @dataclass
@@ -637,6 +794,8 @@ class LinkageModel:
     bootstrap: str
     n_boot: int
     seed: int
+    #: every bootstrap interval is stretched around its estimate by this factor (few units)
+    small_sample_factor: float = 1.0
 
     def total_matrix(self, B: np.ndarray | None = None) -> np.ndarray:
         B = self.B if B is None else B
@@ -662,6 +821,31 @@ def _horizon(lags: list[int], grain: str) -> str:
         return "same " + unit if k == 0 else f"after {k} {unit}{'s' if k > 1 else ''}"
 
     return one(lo) if lo == hi else f"{one(lo)} to {one(hi)}"
+
+
+def small_sample_factor(n_units: int, level: float = 0.95) -> float:
+    """The few-clusters widening of a bootstrap interval over ``n_units`` units.
+
+    ``sqrt(G / (G - 1)) * t_{q, G-1} / z_q`` with ``q = (1 + level) / 2``: the CR1
+    small-sample scale of a cluster-robust variance times the ratio of the t critical
+    value with ``G - 1`` degrees of freedom to the normal one (about 1.05 at 40 units, 1.10
+    at 20, 1.22 at 10)."""
+    from scipy.stats import norm
+    from scipy.stats import t as student_t
+
+    g = int(n_units)
+    if g < 2:
+        return np.nan
+    q = (1 + level) / 2
+    return float(np.sqrt(g / (g - 1)) * student_t.ppf(q, g - 1) / norm.ppf(q))
+
+
+def _stretch(draws: np.ndarray, estimate, factor: float) -> np.ndarray:
+    """Bootstrap draws stretched around their point estimate by ``factor``: every interval,
+    standard error and p-value computed from them is widened by it (the one place the
+    small-sample factor is applied)."""
+    est = np.asarray(estimate, float)
+    return est + factor * (np.asarray(draws, float) - est)
 
 
 def _p_boot(draws: np.ndarray) -> np.ndarray:
@@ -694,8 +878,18 @@ def fit_linkage(
     n_boot: int | None = None,
     seed: int | None = None,
     level: float = 0.95,
+    correct_noise: str | bool | None = None,
 ) -> LinkageModel:
-    """Fit every declared path and bootstrap the direct, indirect and total effects."""
+    """Fit every declared path and bootstrap the direct, indirect and total effects.
+
+    ``correct_noise``: which sampled parents' cell means are corrected for their sampling
+    noise (errors-in-variables, see the module notes) where the guard allows it:
+    ``"guest_survey"`` (the default of ``linkage.correct_noise``: parents from the guest
+    survey, whose few answers per cell are pure sampling noise around the unit's level),
+    ``"all"`` (staff measures too), ``"none"``; True / False mean "all" / "none". Staff
+    measures are left alone by default: their respondents are the people whose behaviour the
+    child measures, so their own deviations from the unit's level are signal, not noise.
+    """
     lk = config.linkage
     paths = paths or lk.paths or default_paths(config)
     n_boot = lk.n_boot if n_boot is None else n_boot
@@ -734,6 +928,16 @@ def fit_linkage(
                 B[idx[p.eq.child], idx[par]] = r["beta"][j]
         return B
 
+    mode = lk.correct_noise if correct_noise is None else correct_noise
+    mode = {True: "all", False: "none"}.get(mode, mode)
+    if mode not in ("none", "guest_survey", "all"):
+        raise ValueError("correct_noise must be 'none', 'guest_survey' or 'all'")
+    if mode != "none":
+        for p in prepared:
+            if mode == "guest_survey" and "noise" in p.stats:
+                guest = info.loc[p.eq.parents, "table"].isin(RESPONDENT_TABLES).to_numpy()
+                p.stats["noise"] = p.stats["noise"] * guest[None, :]
+            p.correct = p.eq.level == "unit" and 0 < p.noise_share() <= NOISE_SHARE_MAX
     fits = [p.coefficients() for p in prepared]
     B = collect(fits)
 
@@ -762,7 +966,10 @@ def fit_linkage(
         if wild:
             v = rng.choice(_WEBB, len(units))
             for p, f in zip(prepared, fitted, strict=True):
-                results.append(_wild_replicate(p, f, v).coefficients())
+                try:
+                    results.append(_wild_replicate(p, f, v).coefficients())
+                except np.linalg.LinAlgError:
+                    results.append({"beta": np.full(p.k, np.nan)})
         else:
             draw = rng.integers(0, len(units), len(units))
             for p in prepared:
@@ -779,13 +986,14 @@ def fit_linkage(
     alpha = (1 - level) / 2
     ok = np.isfinite(boot_B).all(axis=(1, 2))
     draws_B = boot_B[ok]
+    widen = small_sample_factor(len(units), level)
     rel = panel.reliability.set_index("measure")
     edge_rows = []
     for i_eq, (p, fit) in enumerate(zip(prepared, fits, strict=True)):
         eq = p.eq
         c = idx[eq.child]
         for j, par in enumerate(eq.parents):
-            d = draws_B[:, c, idx[par]]
+            d = _stretch(draws_B[:, c, idx[par]], B[c, idx[par]], widen)
             row = {
                 "child": eq.child,
                 "parent": par,
@@ -805,10 +1013,11 @@ def fit_linkage(
                 "parent_reliability": rel.loc[par, "within_reliability"]
                 if par in rel.index
                 else np.nan,
+                "noise_corrected": bool(p.correct and p.noise[:, j].any()),
             }
             if eq.level == "unit":
-                bw = boot_between[i_eq][ok, j]
-                ld = boot_lead[i_eq][ok, j]
+                bw = _stretch(boot_between[i_eq][ok, j], fit["between"][j], widen)
+                ld = _stretch(boot_lead[i_eq][ok, j], fit["lead"][j], widen)
                 row.update(
                     between=fit["between"][j],
                     between_ci_low=np.nanquantile(bw, alpha) if len(bw) else np.nan,
@@ -824,18 +1033,24 @@ def fit_linkage(
             edge_rows.append(row)
     edges = pd.DataFrame(edge_rows)
     # a joint (simultaneous) band over all links: the sup-t band from the same draws, for a
-    # claim about the whole chain at once ("every link inside its band")
+    # claim about the whole chain at once ("every link inside its band"); the draws are
+    # stretched like the per-link ones, so the band is widened by the same factor
     cols = [(idx[e.child], idx[e.parent]) for e in edges.itertuples()]
-    D = np.stack([draws_B[:, i, j] for i, j in cols], axis=1) if len(draws_B) else None
+    D = (
+        np.stack([_stretch(draws_B[:, i, j], B[i, j], widen) for i, j in cols], axis=1)
+        if len(draws_B)
+        else None
+    )
     if D is not None and len(D) > 10:
         est = edges["estimate"].to_numpy(float)
         se = edges["se"].to_numpy(float)
         se = np.where(se > 0, se, np.nan)
         crit = float(np.quantile(np.nanmax(np.abs(D - est) / se, axis=1), level))
         edges["joint_low"], edges["joint_high"] = est - crit * se, est + crit * se
-        edges.attrs["joint_critical_value"] = crit
+        edges.attrs["joint_critical_value"] = crit  # in (widened) standard errors
     else:
         edges["joint_low"] = edges["joint_high"] = np.nan
+    edges.attrs["small_sample_factor"] = widen
     if "lead_p" in edges:
         edges["lead_q"] = _bh(edges["lead_p"].to_numpy())
         edges["feedback_flag"] = edges["lead_q"] < 0.05
@@ -844,12 +1059,24 @@ def fit_linkage(
     flags = []
     for r in edges.itertuples():
         f = []
-        # a sampled parent's cell mean stands in for its unit-period value: noise attenuates
-        sampled = info.loc[r.parent, "level"] == "respondent" and r.level == "unit"
-        if sampled and r.parent_reliability < lk.min_reliability:
+        # a sampled parent's cell mean (guest survey answers, or employees: reliability over
+        # persons) stands in for its unit-period value: noise attenuates the panel link
+        noisy = np.isfinite(r.parent_reliability) and r.parent_reliability < lk.min_reliability
+        if r.level == "unit" and noisy:
+            if r.noise_corrected:
+                consequence = "corrected for the noise"
+            elif info.loc[r.parent, "table"] == "employees":
+                # the people answering may be the people whose behaviour is the child: then
+                # their own values, not a noisy reading of the unit's level, are the cause
+                consequence = (
+                    "effect attenuated (unless the respondents' own values, not their unit's "
+                    "level, drive the child)"
+                )
+            else:
+                consequence = "effect attenuated"
             f.append(
                 f"parent means mostly noise (within-unit reliability {r.parent_reliability:.2f})"
-                ": effect attenuated"
+                f": {consequence}"
             )
         if bool(getattr(r, "feedback_flag", False)):
             f.append(
@@ -869,6 +1096,7 @@ def fit_linkage(
         bootstrap="wild cluster (Webb weights)" if wild else "pairs cluster over units",
         n_boot=int(ok.sum()),
         seed=seed,
+        small_sample_factor=widen,
     )
     model.effects = _effects_table(model, alpha)
     return model
@@ -897,9 +1125,9 @@ def _effects_table(model: LinkageModel, alpha: float) -> pd.DataFrame:
                 sum(lag_of[(path[k + 1], path[k])] for k in range(len(path) - 1))
                 for path in nx.all_simple_paths(g, a, b)
             ]
-            tot = draws_T[:, i, j]
-            dire = draws_B[:, i, j]
-            ind = tot - dire
+            c = model.small_sample_factor
+            tot = _stretch(draws_T[:, i, j], T[i, j], c)
+            ind = _stretch(draws_T[:, i, j] - draws_B[:, i, j], T[i, j] - model.B[i, j], c)
 
             def q(d, pr):
                 return float(np.quantile(d, pr)) if len(d) else np.nan
@@ -988,7 +1216,11 @@ def what_if(
         vec[names.index(k)] = v
     T = model.total_matrix()
     point = T @ vec
-    draws = np.stack([model.total_matrix(b) @ vec for b in model.draws["B"]])
+    draws = _stretch(
+        np.stack([model.total_matrix(b) @ vec for b in model.draws["B"]]),
+        point,
+        model.small_sample_factor,
+    )
     alpha = (1 - level) / 2
     info = model.panel.measures.set_index("name")
     rows = []
