@@ -188,3 +188,28 @@ def ensure_tables(engagement: str | Path, run_dir: str | Path) -> bool:
 
     persist_engagement_data(run_dir, load_engagement(engagement))
     return True
+
+
+@dataclass
+class RunData:
+    """What a step reads from the run folder, in the shape of a loaded engagement
+    (``config``, ``tables``, ``interactions``), for functions that take one."""
+
+    config: object
+    tables: dict[str, pd.DataFrame]
+    interactions: object | None
+
+
+def run_data(engagement: str | Path, run_dir: str | Path, config=None) -> RunData:
+    """The setup step's canonical tables and interaction log from ``run_dir`` (loading the
+    engagement first if the run has none, e.g. a notebook opened on its own)."""
+    from rox_helpers.config import load_engagement_config
+
+    ensure_tables(engagement, run_dir)
+    cfg = config or load_engagement_config(engagement)
+    tables = {
+        n: load_table(run_dir, n)
+        for n in SETUP_TABLES
+        if n != "interactions" and has_table(run_dir, n)
+    }
+    return RunData(cfg, tables, open_interactions(run_dir))

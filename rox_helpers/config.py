@@ -144,9 +144,15 @@ class Outcome(_Model):
 class Segmentation(_Model):
     k_min: int = Field(default=2, ge=2)
     k_max: int = Field(default=8, ge=2)
-    features: list[str] = Field(default_factory=list)
-    names: dict[str, str] = Field(default_factory=dict)
-    descriptions: dict[str, str] = Field(default_factory=dict)
+    n_clusters: int | None = Field(default=None, ge=2, description="fix k instead of choosing")
+    features: list[str] = Field(
+        default_factory=list,
+        description="feature columns or patterns (book_share_*); the module's defaults if empty",
+    )
+    names: dict[int | str, str] = Field(
+        default_factory=dict, description="segment number (or automatic name) -> your name"
+    )
+    descriptions: dict[int | str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _range(self) -> Segmentation:

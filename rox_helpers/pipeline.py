@@ -55,12 +55,15 @@ class Step:
     notebook: str
     title: str
     needs: tuple[str, ...] = ()
+    #: steps whose artifacts it uses when they exist, without needing them to succeed
+    after: tuple[str, ...] = ()
 
 
 STEPS: tuple[Step, ...] = (
     Step("00", "00_engagement_setup.ipynb", "Engagement setup and data"),
     Step("01", "01_measurement.ipynb", "Measurement and the ROX scorecard", needs=("00",)),
-    Step("03", "03_driver_analysis.ipynb", "Key driver analysis", needs=("00",)),
+    Step("02", "02_behavioural_segmentation.ipynb", "Behavioural segmentation", needs=("00",)),
+    Step("03", "03_driver_analysis.ipynb", "Key driver analysis", needs=("00",), after=("02",)),
     Step("04", "04_rox_linkage.ipynb", "The ROX linkage model", needs=("00",)),
 )
 

@@ -517,3 +517,50 @@ def driver_importance(importances: pd.DataFrame, *, labels=None, colours=None, a
     ax.set_title(title or "Key drivers")
     sns.despine(ax=ax)
     return ax
+
+
+def segment_map(projection: pd.DataFrame, names: dict[int, str] | None = None, *, ax=None):
+    """Customers on the first two principal components, coloured by segment, with the segment
+    centres marked (from ``BehaviouralSegmenter.projection``)."""
+    names = names or {}
+    ax = _ax(ax, size=(7, 5))
+    pts = projection[~projection["is_centre"].astype(bool)]
+    cen = projection[projection["is_centre"].astype(bool)]
+    segs = sorted(projection["segment"].unique())
+    pal = dict(zip(segs, sns.color_palette("tab10", len(segs)), strict=True))
+    for s in segs:
+        d = pts[pts["segment"] == s]
+        ax.scatter(d["pc1"], d["pc2"], s=6, alpha=0.35, color=pal[s], label=names.get(s, s))
+    ax.scatter(cen["pc1"], cen["pc2"], s=120, marker="X", color="black")
+    ev = projection.attrs.get("explained_variance_ratio")
+    if ev is not None and len(ev) >= 2:
+        ax.set_xlabel(f"first component ({ev[0]:.0%} of the variation)")
+        ax.set_ylabel(f"second component ({ev[1]:.0%})")
+    ax.legend(frameon=False, fontsize=7, markerscale=3, loc="best")
+    ax.set_title("Customers by behaviour: segments on the two main axes")
+    sns.despine(ax=ax)
+    return ax
+
+
+def segment_heatmap(index: pd.DataFrame, *, ax=None, title=""):
+    """Each segment's mean of each feature as an index (100 = the overall mean), from
+    ``SegmentProfiles.heatmap()`` (segments as rows, features as columns)."""
+    d = index.astype(float)
+    ax = _ax(ax, size=(max(6, 0.55 * d.shape[1] + 2), 0.5 * d.shape[0] + 1.8))
+    sns.heatmap(
+        np.log2(d.clip(lower=1) / 100),
+        ax=ax,
+        cmap="RdBu_r",
+        center=0,
+        vmin=-2,
+        vmax=2,
+        annot=d.round(0),
+        fmt=".0f",
+        annot_kws={"fontsize": 7},
+        cbar_kws={"label": "index (log scale; 100 = average)"},
+    )
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.tick_params(axis="x", labelrotation=60, labelsize=7)
+    ax.set_title(title or "Segment profiles: index against the average customer")
+    return ax

@@ -1727,6 +1727,8 @@ def segment_engagement(
             f"{n_all - len(X)} of {n_all} customers have no interaction and are not segmented."
         )
     extra = dict(segmenter_params or {})
+    if sc is not None and getattr(sc, "n_clusters", None) and "n_clusters" not in extra:
+        extra["n_clusters"] = sc.n_clusters
     seg = BehaviouralSegmenter(
         features=features, k_range=tuple(k_range), random_state=seed, **extra
     ).fit(X)
@@ -1776,7 +1778,10 @@ def segment_engagement(
             customers,
             later,
             segmenter=BehaviouralSegmenter(
-                features=features, n_clusters=seg.n_clusters_, random_state=seed, **extra
+                features=features,
+                n_clusters=seg.n_clusters_,
+                random_state=seed,
+                **{k: v for k, v in extra.items() if k != "n_clusters"},
             ),
             n_boot=n_boot,
             random_state=seed,
@@ -1800,3 +1805,88 @@ def segment_engagement(
         typing=typing,
         notes=notes,
     )
+
+
+def segmentation_findings(result: SegmentationResult, *, step: str = "02") -> list:
+    """The findings of the segmentation step, each with its base and interval."""
+    from rox_helpers.artifacts import Finding
+
+    out = []
+    seg = result.segmenter
+    summ = result.profiles.summary
+    out.append(
+        Finding(
+            step=step,
+            headline=f"{seg.n_clusters_} behavioural segments: "
+            + "; ".join(f"{r.name} ({r.share:.0%})" for r in summ.itertuples()),
+            evidence=[f"{r.name}: {r.n:,} customers; {r.distinctive}" for r in summ.itertuples()]
+            + [
+                f"number of segments: {seg.k_rule_}",
+                f"stability (adjusted Rand index over bootstrap resamples): "
+                f"{seg.stability_['ari']:.2f} [{seg.stability_['ci_low']:.2f}, "
+                f"{seg.stability_['ci_high']:.2f}]",
+                *result.notes,
+            ],
+            so_what="Segments built from what customers do, so each can be reached by "
+            "changing what they meet.",
+            confidence="high" if seg.stability_["ari"] >= 0.8 else "medium",
+        )
+    )
+    o = result.outcomes
+    o = o[~o["suppressed"].astype(bool)] if "suppressed" in o else o
+    if len(o):
+        out.append(
+            Finding(
+                step=step,
+                headline="The segments differ in what they are worth",
+                evidence=[
+                    f"{r.name}, {r.outcome}: {r.estimate:,.3g} (95% CI {r.ci_low:,.3g} to "
+                    f"{r.ci_high:,.3g}; n = {int(r.n):,})"
+                    for r in o.itertuples()
+                ],
+                so_what="Where value concentrates, experience investments return most.",
+                confidence="medium",
+            )
+        )
+    vs = result.versus_demographics
+    if vs is not None and len(vs):
+        better = vs[vs["ci_low"] > 0]
+        out.append(
+            Finding(
+                step=step,
+                headline=(
+                    f"Behaviour predicts later {', '.join(better['outcome'])} better than "
+                    "demographics"
+                    if len(better)
+                    else "Behavioural segments predict no later outcome better than demographics"
+                ),
+                evidence=[
+                    f"{r.outcome}: explained {r.behaviour:.1%} by behaviour vs "
+                    f"{r.demographics:.1%} by age band and region (gain {r.gain:+.1%}, 95% CI "
+                    f"{r.ci_low:+.1%} to {r.ci_high:+.1%}; {int(r.n_test):,} held-out customers)"
+                    for r in vs.itertuples()
+                ]
+                + [
+                    f"segments from behaviour before {vs.attrs.get('split', 'the split')}, "
+                    "outcomes after it, held-out customers"
+                ],
+                so_what="Action 4: understand customers by their behaviour, not their "
+                "demographics.",
+                confidence="medium",
+            )
+        )
+    ty = result.typing
+    out.append(
+        Finding(
+            step=step,
+            headline=f"{len(ty.used)} questions assign a new customer to a segment, right "
+            f"{ty.accuracy:.0%} of the time",
+            evidence=[
+                f"uses {', '.join(ty.used)}; held-out accuracy {ty.accuracy:.1%} (95% CI "
+                f"{ty.ci_low:.1%} to {ty.ci_high:.1%}, n = {ty.n_test:,})"
+            ],
+            so_what="The client can tag customers in its own systems and next year's survey.",
+            confidence="medium",
+        )
+    )
+    return out

@@ -140,6 +140,9 @@ def test_rox_run_on_the_sample_end_to_end(sample, truth):
         assert (run_dir / "quarantine" / f"{table}.csv").is_file()
     feats = pd.read_parquet(run_dir / "artifacts" / "tables" / "customer_features.parquet")
     assert feats["customer_id"].str.startswith("C-").all()
+    # the segmentation step: segments, and behaviour against demographics, reach the report
+    assert manifest["steps"]["02"]["status"] == "ok"
+    assert "behavioural segments:" in html and "better than demographics" in html
     # the driver step: the segment comparison reaches the report
     assert manifest["steps"]["03"]["status"] == "ok"
     assert "business: Speed of check-in first; leisure: Cleanliness of the room first" in html
