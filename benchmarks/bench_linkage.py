@@ -53,7 +53,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from rox_helpers import linkage
-from rox_helpers.config import EngagementConfig, parse_engagement_config
+from rox_helpers.config import parse_engagement_config
 
 CONFIG = """
 client: {name: Linkage coverage study}
@@ -226,26 +226,8 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> linkage.Panel:
     )
 
 
-def measure_table(config: EngagementConfig) -> pd.DataFrame:
-    rows = []
-    for name in NAMES:
-        element, m = config.measure(name)
-        rows.append(
-            {
-                "name": name,
-                "element": element,
-                "label": m.label or name,
-                "table": m.table,
-                "higher_is_better": m.higher_is_better,
-            }
-        )
-    out = pd.DataFrame(rows)
-    out["level"] = np.where(out["table"].isin(linkage.RESPONDENT_TABLES), "respondent", "unit")
-    return out
-
-
 CFG = parse_engagement_config(CONFIG)
-MEASURES = measure_table(CFG)
+MEASURES = linkage.measure_table(CFG, list(NAMES))
 NOISE_FLAG = "mostly noise"
 
 

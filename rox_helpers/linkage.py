@@ -98,6 +98,7 @@ __all__ = [
     "default_paths",
     "derived_measures",
     "fit_linkage",
+    "measure_table",
     "reliability",
     "small_sample_factor",
     "test_hypotheses",
@@ -223,7 +224,9 @@ def _two_way_residuals(y: np.ndarray, unit: np.ndarray, t: np.ndarray):
     return y - fitted, np.clip(leverage, 0.0, 1.0)
 
 
-def _measure_table(config: EngagementConfig, names: list[str]) -> pd.DataFrame:
+def measure_table(config: EngagementConfig, names: list[str]) -> pd.DataFrame:
+    """``name, element, label, table, higher_is_better, level`` of each measure in ``names``
+    (derived measures included); ``level`` is ``respondent`` for survey answers."""
     rows = []
     for name in names:
         found = config.measure(name)
@@ -275,7 +278,7 @@ def build_panel(
         **derived_measures(tables, config, [m for m in measures if m not in given], grain),
         **given,
     }
-    info = _measure_table(config, measures)
+    info = measure_table(config, measures)
     cells: pd.DataFrame | None = None
     rel_rows = []
     for name in measures:
