@@ -777,7 +777,7 @@ def _wild_replicate(p: _Prepared, fitted: tuple, v: np.ndarray) -> _Prepared:
     wild weight ``v[unit]``."""
     (f, s), lead_fit = fitted
     lead = p.lead
-    if lead is not None:
+    if lead is not None and lead_fit is not None:
         f_lead, s_lead = lead_fit
         lead = replace(lead, y=f_lead + (lead.y - f_lead) * s_lead * v[lead.unit])
     return replace(p, y=f + (p.y - f) * s * v[p.unit], lead=lead)
@@ -937,9 +937,12 @@ def fit_linkage(
         raise ValueError("correct_noise must be 'none', 'guest_survey' or 'all'")
     if mode != "none":
         for p in prepared:
-            if mode == "guest_survey" and "noise" in p.stats:
+            if mode == "guest_survey" and p.noise is not None and "noise" in p.stats:
                 guest = info.loc[p.eq.parents, "table"].isin(RESPONDENT_TABLES).to_numpy()
-                p.stats["noise"] = p.stats["noise"] * guest[None, :]
+                # mask the noise itself (not only its sums): a wild replicate is rebuilt
+                # from the fields, and the "corrected" label reads them too
+                p.noise = p.noise * guest[None, :]
+                p.__post_init__()
             p.correct = p.eq.level == "unit" and 0 < p.noise_share() <= NOISE_SHARE_MAX
     fits = [p.coefficients() for p in prepared]
     B = collect(fits)
@@ -954,7 +957,7 @@ def fit_linkage(
             (
                 _fitted_values(p.X, p.y, p.w, p.unit, p.t),
                 None
-                if p.lead is None
+                if p.lead is None or "lead" not in p.stats
                 else _fitted_values(
                     np.column_stack([p.lead.X, p.lead.L]), p.lead.y, p.lead.w, p.lead.unit, p.lead.t
                 ),
@@ -1219,10 +1222,14 @@ def what_if(
         vec[names.index(k)] = v
     T = model.total_matrix()
     point = T @ vec
-    draws = _stretch(
-        np.stack([model.total_matrix(b) @ vec for b in model.draws["B"]]),
-        point,
-        model.small_sample_factor,
+    draws = (
+        _stretch(
+            np.stack([model.total_matrix(b) @ vec for b in model.draws["B"]]),
+            point,
+            model.small_sample_factor,
+        )
+        if len(model.draws["B"])
+        else np.full((1, len(names)), np.nan)
     )
     alpha = (1 - level) / 2
     info = model.panel.measures.set_index("name")
@@ -1302,7 +1309,9 @@ def test_hypotheses(
             ),
         )
         rows.append(row)
-    return pd.DataFrame(rows)
+    cols = ["id", "statement", "from", "to", "effect", "ci_low", "ci_high", "p", "horizon"]
+    cols += ["expected_sign", "verdict", "min_detectable", "detail"]
+    return pd.DataFrame(rows).reindex(columns=cols)
 
 
 # --------------------------------------------------------------------------------------
@@ -1323,15 +1332,23 @@ def scenario_what_ifs(model: LinkageModel, config: EngagementConfig) -> pd.DataF
             label = model.panel.info(root)["label"]
             scenarios = {f"{label} up {step:.2g}": {root: step}}
     parts = []
+    skipped = []
     for name, changes in scenarios.items():
+        outside = [m for m in changes if m not in model.names]
+        if outside:  # declared measures the model's paths do not include
+            skipped.append(f"{name}: {', '.join(outside)} not in the linkage paths")
+            continue
         w = what_if(model, changes)
         if len(w):
             parts.append(w.assign(scenario=name, note="; ".join(w.attrs["notes"])))
     cols = ["scenario", "measure", "label", "element", "change", "ci_low", "ci_high"]
-    if not parts:
-        return pd.DataFrame(columns=[*cols, "extrapolation", "note"])
-    out = pd.concat(parts, ignore_index=True)
-    return out[[*cols, "extrapolation", "note"]]
+    out = (
+        pd.concat(parts, ignore_index=True)[[*cols, "extrapolation", "note"]]
+        if parts
+        else pd.DataFrame(columns=[*cols, "extrapolation", "note"])
+    )
+    out.attrs["skipped"] = skipped
+    return out
 
 
 def unit_profile(panel: Panel, measures: list[str]) -> pd.DataFrame:

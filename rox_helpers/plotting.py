@@ -326,14 +326,15 @@ def what_if_results(what_ifs: pd.DataFrame, scenario: str, *, colours=None, titl
         a.errorbar(
             [r.change],
             [0],
-            xerr=[[r.change - r.ci_low], [r.ci_high - r.change]],
+            xerr=[[max(r.change - r.ci_low, 0)], [max(r.ci_high - r.change, 0)]],
             fmt="o",
             color=c.accent if r.extrapolation else c.primary,
             capsize=3,
         )
         a.axvline(0, color="#b0b0b0", lw=0.8)
         a.set_yticks([])
-        lim = max(abs(r.ci_low), abs(r.ci_high)) * 1.3 or 1
+        lim = np.nanmax([abs(r.ci_low), abs(r.ci_high), abs(r.change)]) * 1.3
+        lim = lim if np.isfinite(lim) and lim > 0 else 1.0
         a.set_xlim(-lim, lim)
         a.set_title(f"{r.label}\n{_short(r.change)}", fontsize=8)
         a.tick_params(axis="x", labelsize=7)
@@ -354,7 +355,7 @@ def loyalty_by_group(table: pd.DataFrame, outcome: str = "stays", *, colours=Non
     ax.errorbar(
         d.index,
         d["adjusted"],
-        yerr=[d["adjusted"] - d["ci_low"], d["ci_high"] - d["adjusted"]],
+        yerr=np.vstack([d["adjusted"] - d["ci_low"], d["ci_high"] - d["adjusted"]]).clip(min=0),
         fmt="none",
         color="black",
         capsize=3,
@@ -465,6 +466,7 @@ def segment_drivers(comparison, *, labels=None, colours=None, ax=None, title="")
         part = shares[shares["segment"] == seg].set_index("driver").loc[order]
         y = np.arange(len(order)) - (k - (len(segments) - 1) / 2) * height  # first on top
         err = np.vstack([part["share"] - part["ci_low"], part["ci_high"] - part["share"]])
+        err = err.clip(min=0)  # a percentile interval may exclude the point estimate
         ax.barh(y, part["share"], height=height, color=pal[k % len(pal)], label=seg,
                 xerr=err, error_kw={"lw": 0.8, "ecolor": "#555555"})  # fmt: skip
     ax.set_yticks(np.arange(len(order)),
@@ -504,7 +506,7 @@ def driver_importance(importances: pd.DataFrame, *, labels=None, colours=None, a
     ax = _ax(ax, size=(7, 0.35 * len(d) + 1.2))
     err = None
     if d["ci_low"].notna().all():
-        err = np.vstack([d["share"] - d["ci_low"], d["ci_high"] - d["share"]])
+        err = np.vstack([d["share"] - d["ci_low"], d["ci_high"] - d["share"]]).clip(min=0)
     ax.barh(
         [_att_label(x, labels) for x in d["driver"]],
         d["share"],

@@ -131,7 +131,8 @@ def _fmt_cell(v: object) -> object:
 def show_table(df, *, columns: dict[str, str] | None = None):
     """A table for the report: escaped HTML, no index, thousands separators, readable headers.
 
-    ``columns`` renames (and selects, in order) columns for display.
+    ``columns`` renames (and selects, in order) columns for display; a listed column the
+    frame does not have is left out (an analysis that produced no such figure).
     """
     from IPython.display import HTML
 
@@ -139,7 +140,7 @@ def show_table(df, *, columns: dict[str, str] | None = None):
         return HTML('<p class="rox-empty"><em>No rows to show.</em></p>')
     d = df
     if columns:
-        d = d[list(columns)].rename(columns=columns)
+        d = d[[c for c in columns if c in d.columns]].rename(columns=columns)
     d = d.astype(object).map(_fmt_cell)
     return HTML(d.to_html(index=False, escape=True, classes="rox-table", border=0))
 

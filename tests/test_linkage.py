@@ -365,3 +365,17 @@ def test_noise_correction_is_exact_and_guarded():
     assert not kept["noise_corrected"]
     assert kept["estimate"] == plain["estimate"]
     assert "mostly noise" in kept["flags"] and "effect attenuated" in kept["flags"]
+
+
+def test_untestable_hypotheses_and_what_ifs_outside_the_model_are_reported_not_raised(
+    model, loaded
+):
+    h = loaded.config.hypotheses[0].model_copy(update={"measures": ["enps", "nps"]})
+    res = linkage.test_hypotheses(model, [h])
+    assert res.loc[0, "verdict"] == "not testable" and "linkage.paths" in res.loc[0, "detail"]
+    assert {"effect", "ci_low", "ci_high", "min_detectable"} <= set(res.columns)
+    cfg = loaded.config.model_copy(deep=True)
+    cfg.linkage.what_if = {"eNPS up": {"enps": 5.0}, "Faster": {"checkin_minutes": -0.5}}
+    w = linkage.scenario_what_ifs(model, cfg)
+    assert set(w["scenario"]) == {"Faster"}
+    assert w.attrs["skipped"] == ["eNPS up: enps not in the linkage paths"]
