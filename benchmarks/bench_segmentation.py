@@ -66,8 +66,8 @@ def simulate_features(
     a customer's segment (``SEGMENTS`` shares), monthly trip rate (segment base rate x
     log-normal, SD 0.7 on the log scale), spend multiplier (x log-normal, SD 0.2) and app
     adoption; per trip the purpose (segment business share), booking channel (segment channel
-    mix; app only for app users), lead time (exponential, 7 days business / 35 leisure),
-    nights (1 + Poisson 0.7 / 1.8), price per night (EUR 100 x spend x 1.1 for business x
+    mix; app only for app users), lead time (exponential, 7 days business / 35 leisure, times
+    the segment's lead factor), nights (1 + Poisson 0.7 / 1.8 times its nights factor), price per night (EUR 100 x spend x 1.1 for business x
     log-normal noise) and the journey's digital contacts (booking channel, pre-arrival,
     mobile check-in and check-out for app users, review). ``mean_trips`` scales every rate so
     that the average customer makes that many trips (the sample engagement: about 1.6 per
@@ -116,8 +116,10 @@ def simulate_features(
     mix /= mix[:, -1:]
     chan = np.minimum((rng.random(m)[:, None] > mix[seg[cust]]).sum(1), 3)
     chan = np.where((chan == 1) & ~app[cust], 0, chan)  # app bookings need the app
-    lead = rng.exponential(np.where(business, 7.0, 35.0))
-    nights = 1 + rng.poisson(np.where(business, 0.7, 1.8))
+    lead_f = np.array([s.lead_factor for s in SEGMENTS])[seg[cust]]
+    nights_f = np.array([s.nights_factor for s in SEGMENTS])[seg[cust]]
+    lead = rng.exponential(np.where(business, 7.0, 35.0) * lead_f)
+    nights = 1 + rng.poisson(np.where(business, 0.7, 1.8) * nights_f)
     price = 100.0 * spend[cust] * np.where(business, 1.1, 1.0) * np.exp(rng.normal(0, 0.15, m))
     mobile = app[cust] & (rng.random(m) < np.where(business, 0.8, 0.6))
     n_disc = 1 + rng.poisson(0.6, m)
@@ -157,7 +159,11 @@ def recovery_one(seed: int, size, work: Path) -> dict:
 
     from rox_helpers.data import load_engagement
     from rox_helpers.privacy import load_or_create_key, pseudonymise
-    from rox_helpers.segmentation import BehaviouralSegmenter, behavioural_features
+    from rox_helpers.segmentation import (
+        BehaviouralSegmenter,
+        behavioural_features,
+        observed_enough,
+    )
     from rox_helpers.synthetic import generate_sample
 
     root = work / f"seed{seed}"
@@ -166,6 +172,7 @@ def recovery_one(seed: int, size, work: Path) -> dict:
     generate_sample(root / "data", seed=seed, size=size)
     data = load_engagement(root)
     X = behavioural_features(data.interactions, customers=data.tables["customers"])
+    X = X.loc[observed_enough(X)]
     seg_file = pd.read_parquet(root / "data" / "customer_segments.parquet")
     ids = pseudonymise(seg_file["guest_id"].astype("str"), load_or_create_key(root), prefix="C-")
     truth = pd.Series(seg_file["true_segment"].to_numpy(), index=ids.astype("str").to_numpy())

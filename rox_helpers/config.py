@@ -153,6 +153,12 @@ class Segmentation(_Model):
         default_factory=dict, description="segment number (or automatic name) -> your name"
     )
     descriptions: dict[int | str, str] = Field(default_factory=dict)
+    min_observed: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="share of the features a customer must show to be segmented",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> Segmentation:

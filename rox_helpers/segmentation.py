@@ -93,6 +93,7 @@ __all__ = [
     "behavioural_features",
     "customer_outcomes",
     "make_preprocessor",
+    "observed_enough",
     "profile_segments",
     "segment_engagement",
     "segment_outcomes",
@@ -458,6 +459,39 @@ def resolve_features(patterns: Sequence[str], columns: Sequence[str]) -> list[st
         hits = sorted(fnmatch.filter(columns, p)) if any(c in p for c in "*?[") else [p]
         out += [h for h in hits if h in columns and h not in out]
     return out
+
+
+def observed_enough(
+    X: pd.DataFrame, features: Sequence[str] | None = None, *, min_observed: float = 0.75
+) -> pd.Series:
+    """Which customers show enough behaviour to be segmented.
+
+    A customer whose only trips never reached a booking or a stay (browsing, abandoned
+    bookings) has no lead time, length of stay or price per night: imputing those with the
+    median would invent a typical traveller, and such customers form a cluster of their own
+    that describes missing data, not behaviour. They are left unsegmented and counted, like
+    customers with no interaction at all.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        From :func:`behavioural_features`.
+    features : sequence of str, optional
+        The segmentation features (patterns allowed); :data:`DEFAULT_FEATURES` by default.
+    min_observed : float, default=0.75
+        Smallest share of those features a customer must have observed.
+
+    Returns
+    -------
+    pandas.Series of bool
+        Indexed like ``X``.
+    """
+    if not 0 < min_observed <= 1:
+        raise ValueError(f"min_observed must be in (0, 1], got {min_observed}")
+    cols = resolve_features(list(DEFAULT_FEATURES if features is None else features), list(X))
+    if not cols:
+        return pd.Series(True, index=X.index)
+    return X[cols].notna().mean(axis=1) >= min_observed - 1e-12
 
 
 def _is_binary(s: pd.Series) -> bool:
@@ -1726,6 +1760,15 @@ def segment_engagement(
         notes.append(
             f"{n_all - len(X)} of {n_all} customers have no interaction and are not segmented."
         )
+    min_observed = getattr(sc, "min_observed", 0.75) if sc is not None else 0.75
+    enough = observed_enough(X, features, min_observed=min_observed)
+    if not enough.all():
+        notes.append(
+            f"{int((~enough).sum())} of {len(X)} customers with interactions show too little "
+            f"behaviour to place (under {min_observed:.0%} of the segmentation features "
+            "observed, e.g. browsing without a booking or a stay) and are not segmented."
+        )
+        X = X.loc[enough]
     extra = dict(segmenter_params or {})
     if sc is not None and getattr(sc, "n_clusters", None) and "n_clusters" not in extra:
         extra["n_clusters"] = sc.n_clusters

@@ -136,7 +136,7 @@ __all__ = [
     "generate_sample",
 ]
 
-GENERATOR_VERSION = "1.1"
+GENERATOR_VERSION = "1.2"
 
 # --------------------------------------------------------------------------------------------
 # Vocabulary
@@ -290,6 +290,19 @@ class Segment:
         Weak tilt of the age-band distribution (positive = older).
     international_tilt : float
         Weak tilt of the share of International home region.
+    lead_factor : float
+        Multiplier on the booking lead time (exponential, mean 7 days for a business trip and
+        35 for a leisure trip).
+    app_at_signup : float
+        Share of the group's app users who install the app when they join the programme
+        (the others install it at a random date, mostly inside the window).
+    nights_factor : float
+        Multiplier on the extra nights of a stay (1 + Poisson with mean 0.7 for a business
+        trip and 1.8 for a leisure trip).
+
+    The groups differ in several behaviours at once (frequency, price paid, purpose, booking
+    channel, app use, lead time, length of stay), each of which shows in a single trip, so a
+    guest's group can be read from one or two stays, as it can in real loyalty data.
     """
 
     name: str
@@ -302,17 +315,20 @@ class Segment:
     community_logit: float
     age_tilt: float
     international_tilt: float
+    lead_factor: float = 1.0
+    nights_factor: float = 1.0
+    app_at_signup: float = 0.0
 
 
 SEGMENTS: tuple[Segment, ...] = (
-    Segment("digital_business_frequent", 0.18, 0.40, 0.85, 1.15, (0.35, 0.55, 0.06, 0.04),
-            0.8, -0.2, -0.15, 0.35),
-    Segment("occasional_leisure_offline", 0.37, 0.035, 0.08, 0.85, (0.30, 0.05, 0.45, 0.20),
-            -2.0, -0.8, 0.25, -0.1),
-    Segment("loyal_leisure_high_spend", 0.20, 0.11, 0.12, 1.45, (0.45, 0.28, 0.22, 0.05),
-            -0.2, 0.6, 0.10, 0.0),
-    Segment("budget_digital_leisure", 0.25, 0.06, 0.20, 0.75, (0.62, 0.30, 0.05, 0.03),
-            -0.3, -0.6, -0.30, 0.0),
+    Segment("digital_business_frequent", 0.18, 0.40, 0.90, 1.15, (0.12, 0.85, 0.02, 0.01),
+            2.5, -0.2, -0.15, 0.35, 0.6, 0.7, 0.9),
+    Segment("occasional_leisure_offline", 0.37, 0.035, 0.05, 1.00, (0.05, 0.00, 0.60, 0.35),
+            -3.0, -0.8, 0.25, -0.1, 0.5, 1.0),
+    Segment("loyal_leisure_high_spend", 0.20, 0.11, 0.10, 2.20, (0.60, 0.30, 0.09, 0.01),
+            0.5, 0.6, 0.10, 0.0, 2.0, 1.8),
+    Segment("budget_digital_leisure", 0.25, 0.06, 0.15, 0.55, (0.90, 0.08, 0.01, 0.01),
+            -0.8, -0.6, -0.30, 0.0, 0.4, 0.5),
 )  # fmt: skip
 
 # --------------------------------------------------------------------------------------------
@@ -1304,7 +1320,8 @@ def _make_customers(
         hi = np.maximum(lo + 1, cal.end_day - 14)
         return lo + (rng.random(n) * (hi - lo)).astype(np.int64)
 
-    app_day = np.where(app_user, adoption_day(180), never)
+    at_signup = rng.random(n) < segp["app_at_signup"][seg]
+    app_day = np.where(app_user, np.where(at_signup, joined, adoption_day(540)), never)
     comm_day = np.where(comm, adoption_day(120), never)
 
     consent_a = rng.random(n) < ANALYTICS_CONSENT
@@ -1459,6 +1476,7 @@ def _simulate_trips(
     w_bus = np.array([DRIVER_WEIGHTS["business"][a] for a in ATTRIBUTES])
     w_lei = np.array([DRIVER_WEIGHTS["leisure"][a] for a in ATTRIBUTES])
     ease = np.asarray(BOOKING_EASE_BY_CHANNEL)
+    nights_factor = np.array([s.nights_factor for s in SEGMENTS])
     parts: list[dict[str, np.ndarray]] = []
     for t in range(cal.n):
         ms, me = cal.month_start[t], cal.month_start[t + 1]
@@ -1497,7 +1515,9 @@ def _simulate_trips(
         has_app = cust.app_day[c] <= arrival
         chan = np.where((chan == 1) & ~has_app, 0, chan)
         walk_in = chan == 3
-        nights = np.minimum(1 + rng.poisson(np.where(business, 0.7, 1.8)), 14)
+        nights = np.minimum(
+            1 + rng.poisson(np.where(business, 0.7, 1.8) * nights_factor[cust.seg[c]]), 14
+        )
         u = rng.random(m)
         outcome = np.select(
             [
@@ -1616,7 +1636,8 @@ def _add_trip_times(
         rng.integers(14 * 3600, 20 * 3600, m),
     )
     arrival_s = trips["arrival"] * 86400 + tod
-    lead = np.floor(rng.exponential(np.where(business, 7.0, 35.0))).astype(np.int64)
+    lead_factor = np.array([s.lead_factor for s in SEGMENTS])[cust.seg[trips["cust"]]]
+    lead = np.floor(rng.exponential(np.where(business, 7.0, 35.0) * lead_factor)).astype(np.int64)
     book_s = arrival_s - lead * 86400 - rng.integers(0, 12 * 3600, m)
     start_s = np.maximum(cal.start_day, cust.joined[trips["cust"]]) * 86400
     trips["floor_s"] = start_s

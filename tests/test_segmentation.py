@@ -4,10 +4,8 @@ Three kinds of evidence:
 
 - hand-computed features on a tiny interaction log;
 - recovery of known groups: on feature matrices drawn from the generator's segment model
-  (``benchmarks/bench_segmentation.py: simulate_features``) with enough trips per customer for
-  the groups to be identifiable, and on the sample engagement against
-  ``customer_segments.parquet`` -- where a supervised classifier on the same features sets
-  the ceiling any unsupervised method can reach;
+  (``benchmarks/bench_segmentation.py: simulate_features``) and on the sample engagement
+  against ``customer_segments.parquet`` (k = 4 chosen, ARI >= 0.8);
 - the estimator contract: validation, determinism, predict = fit labels, names flowing through.
 """
 
@@ -23,7 +21,6 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils._param_validation import InvalidParameterError
-from threadpoolctl import threadpool_limits
 
 from conftest import REPO
 from rox_helpers.errors import DataValidationError
@@ -35,6 +32,7 @@ from rox_helpers.segmentation import (
     behavioural_features,
     customer_outcomes,
     make_preprocessor,
+    observed_enough,
     profile_segments,
     segment_outcomes,
     survey_features,
@@ -166,20 +164,42 @@ def test_recovers_the_true_segments_when_behaviour_identifies_them(informative):
     assert sum(hits) >= 3, hits
 
 
-def test_sparse_behaviour_limits_recovery(informative):
-    """With 1-2 trips per customer (the sample's density) the same groups cannot be told
-    apart: even a supervised classifier does far worse, and so does the segmenter."""
-    X, truth = simulate_features(4000, mean_trips=1.6, seed=0)
-    seg = BehaviouralSegmenter(n_clusters=4, random_state=0, **QUICK).fit(X)
-    sparse = adjusted_rand_score(truth, seg.labels_)
-    Xr, tr = informative[0]
-    rich = adjusted_rand_score(tr, BehaviouralSegmenter(n_clusters=4, **QUICK).fit(Xr).labels_)
-    assert 0.1 < sparse < 0.6 < rich
+def test_recovery_at_the_samples_density():
+    """At the sample's density (about 1.6 trips per customer, many with a single trip) the
+    groups still differ in several behaviours that each show in one trip (price, purpose,
+    channel, lead time, length of stay), so the segmenter finds them; customers with a
+    single trip are the hard ones, and recovery improves with history."""
+    X, truth = simulate_features(6000, mean_trips=1.6, seed=3)
+    seg = BehaviouralSegmenter(random_state=0, **QUICK).fit(X)
+    assert seg.n_clusters_ == 4
+    assert adjusted_rand_score(truth, seg.labels_) >= 0.8
+    one = (X["visit_rate"] * 24).round().to_numpy() == 1
+    assert 0.2 < one.mean() < 0.8
+    assert adjusted_rand_score(truth[one], seg.labels_[one]) < adjusted_rand_score(
+        truth[~one], seg.labels_[~one]
+    )
+
+
+def test_observed_enough():
+    X = pd.DataFrame(
+        {
+            "visit_rate": [1.0, 1.0, 1.0, np.nan],
+            "spend_per_night": [90.0, np.nan, np.nan, np.nan],
+            "booking_lead_days": [3.0, 3.0, np.nan, np.nan],
+            "nights_per_stay": [2.0, 2.0, np.nan, np.nan],
+        }
+    )
+    assert observed_enough(X).tolist() == [True, True, False, False]
+    assert observed_enough(X, min_observed=0.25).tolist() == [True, True, True, False]
+    assert observed_enough(X, ["visit_rate"]).tolist() == [True, True, True, False]
+    with pytest.raises(ValueError, match="min_observed"):
+        observed_enough(X, min_observed=0)
 
 
 @pytest.fixture(scope="module")
 def sample_features(loaded):
-    return behavioural_features(loaded.interactions, customers=loaded.tables["customers"])
+    X = behavioural_features(loaded.interactions, customers=loaded.tables["customers"])
+    return X.loc[observed_enough(X)]
 
 
 @pytest.fixture(scope="module")
@@ -194,9 +214,7 @@ def sample_truth(sample, sample_features):
 
 @pytest.fixture(scope="module")
 def fitted(sample_features):
-    """k chosen in 2..8. On the sample the choice is fragile (2 or 7 depending on the rows
-    drawn for the silhouette and the bootstrap; the pseudonym key, new each test session,
-    reorders the customers), so tests assert no particular k here."""
+    """k chosen in 2..8."""
     return BehaviouralSegmenter(random_state=0, **QUICK).fit(sample_features)
 
 
@@ -206,25 +224,23 @@ def four(sample_features):
     return BehaviouralSegmenter(n_clusters=4, random_state=0, **QUICK).fit(sample_features)
 
 
-def test_sample_segments_against_the_generator(four, sample_features, sample_truth):
-    """The issue's target (ARI >= 0.8 and k = 4 on the sample) is not reachable: the sample's
-    customers show 1-2 trips each, and a supervised classifier trained on the true groups
-    with the same features -- a ceiling for any unsupervised method -- stays far below 0.8.
-    The segments are still clearly related to the true groups. If the generator changes so
-    that the ceiling passes 0.8, raise the recovery target here."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import cross_val_predict
-
+def test_sample_segments_recover_the_generators_groups(fitted, sample_features, sample_truth):
+    """The issue's target on the sample: the true number of groups (4) is chosen and the
+    segments match the generator's behavioural groups with an adjusted Rand index of at
+    least 0.8 (``benchmarks/bench_segmentation.py`` prints the share over 20 seeds)."""
     known = sample_truth.notna().to_numpy()
     assert known.mean() > 0.99
-    ari = adjusted_rand_score(sample_truth[known], four.labels_[known])
-    X = sample_features.loc[known, four.features_]
-    clf = HistGradientBoostingClassifier(max_iter=60, random_state=0)
-    with threadpool_limits(limits=1):  # many times faster than contending OpenMP threads
-        pred = cross_val_predict(clf, X, sample_truth[known], cv=3)
-    ceiling = adjusted_rand_score(sample_truth[known], pred)
-    assert ceiling < 0.6
-    assert 0.15 < ari <= ceiling
+    assert fitted.n_clusters_ == sample_truth.nunique() == 4
+    assert adjusted_rand_score(sample_truth[known], fitted.labels_[known]) >= 0.8
+
+
+def test_browsers_are_not_segmented(loaded, sample_features):
+    """Customers whose trips never reached a booking or a stay have no price, lead time or
+    length of stay: they are left out rather than imputed into a cluster of their own."""
+    X = behavioural_features(loaded.interactions, customers=loaded.tables["customers"])
+    left = X.index.difference(sample_features.index)
+    assert 0 < len(left) < 0.3 * len(X)
+    assert X.loc[left, ["booking_lead_days", "nights_per_stay"]].isna().any(axis=1).all()
 
 
 def test_k_choice_is_reported(fitted):
@@ -478,5 +494,7 @@ def test_segment_engagement_names_flow_through(loaded):
     assert res.profiles.summary.loc[0, "description"] == "The bulk."
     assert res.versus_demographics is not None and (res.versus_demographics["k"] == 3).all()
     n_cust = loaded.tables["customers"]["customer_id"].nunique()
-    assert len(res.segments) < n_cust and str(n_cust - len(res.segments)) in res.notes[0]
+    none, few = (int(n.split(" of ")[0]) for n in res.notes[:2])
+    assert "no interaction" in res.notes[0] and "too little behaviour" in res.notes[1]
+    assert 0 < few < none and none + few == n_cust - len(res.segments)
     assert res.segments["customer_id"].is_unique
