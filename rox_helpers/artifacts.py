@@ -30,6 +30,9 @@ class Finding:
 
     ``confidence`` is ``high``, ``medium`` or ``low``; ``evidence`` holds the
     numbers behind the headline (with bases), ``so_what`` the implication.
+    ``chart`` (optional) names the chart that illustrates it in the deck: the text of
+    the notebook heading whose section holds the chart, with ``#k`` for its k-th image
+    (``"Hotels: a league table#2"``); empty lets the deck match a heading itself.
     """
 
     step: str
@@ -37,6 +40,7 @@ class Finding:
     evidence: list[str] = field(default_factory=list)
     so_what: str = ""
     confidence: str = "medium"
+    chart: str = ""
 
     def __post_init__(self) -> None:
         if self.confidence not in CONFIDENCE:
@@ -120,7 +124,9 @@ def save_findings(run_dir: str | Path, step: str, findings: list[Finding], **ext
     """Write the findings of a step (and small extra facts) to ``findings/<step>.json``."""
     path = Path(run_dir) / "artifacts" / "findings" / f"{step}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"step": step, "findings": [asdict(f) for f in findings], **extra}
+    # an empty optional ``chart`` is left out: findings written before it existed stay the same
+    rows = [{k: v for k, v in asdict(f).items() if k != "chart" or v} for f in findings]
+    payload = {"step": step, "findings": rows, **extra}
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
     return path
 

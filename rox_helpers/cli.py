@@ -151,25 +151,58 @@ def validate(
 @app.command()
 def run(
     engagement: Annotated[Path, typer.Argument(help="The engagement folder.")],
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="Steps run at once (default: the cores)."),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run this step (e.g. 03) and what it needs; repeatable."),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Complete this earlier run in place: re-run what failed or changed.",
+        ),
+    ] = None,
 ) -> None:
     """Run the notebooks into a new runs/<timestamp>/ folder and render the report."""
+    import time
+
     from rox_helpers.errors import NotebookRunError
-    from rox_helpers.pipeline import raise_for_failures, run_engagement
+    from rox_helpers.pipeline import STEPS, plan_steps, raise_for_failures, run_engagement
+
+    t0 = time.perf_counter()
+    try:
+        total = len(plan_steps(STEPS, only))
+    except RoxError as exc:
+        _fail(exc)
+        return
+    finished = 0
+    colour = {"done": "green", "kept": "cyan", "failed": "red", "skipped": "yellow"}
 
     def on_event(event: str, step, secs: float) -> None:
+        nonlocal finished
+        clock = f"[dim]{time.perf_counter() - t0:6.1f} s[/]"
         if event == "start":
-            console.print(f"[bold]{step.id}[/] {step.title} ...")
-        elif event == "done":
-            console.print(f"[green]  done[/] in {secs:.1f} s")
-        else:
-            console.print(f"[red]  failed[/] after {secs:.1f} s")
+            console.print(f"{clock} [bold]{step.id}[/] {step.title} ... started")
+            return
+        finished += 1
+        what = {"done": f"done in {secs:.1f} s", "failed": f"failed after {secs:.1f} s"}.get(
+            event, "kept from the earlier run" if event == "kept" else "skipped"
+        )
+        console.print(f"{clock} [bold]{step.id}[/] [{colour[event]}]{what}[/] ({finished}/{total})")
 
+    result = None
     try:
-        result = run_engagement(engagement, on_event=on_event)
+        result = run_engagement(
+            engagement, jobs=jobs, only=only or None, resume=resume, on_event=on_event
+        )
         console.print(f"Run folder: {result.run_dir}")
         raise_for_failures(result)
     except NotebookRunError as exc:
-        if result.report:
+        if result is not None and result.report:
             console.print(f"Report (with the failed section marked): {result.report}")
         _fail(exc)
         return
@@ -177,6 +210,67 @@ def run(
         _fail(exc)
         return
     console.print(f"[bold green]Report:[/] {result.report}")
+
+
+@app.command()
+def render(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (engagements/<slug>/runs/<ts>).")],
+) -> None:
+    """Re-render a run's report with the engagement's review.yml applied (no re-run)."""
+    from rox_helpers.pipeline import render_run
+
+    try:
+        _need_run(run_dir)
+        report = render_run(run_dir)
+    except RoxError as exc:
+        _fail(exc)
+        return
+    _review_summary(run_dir)
+    console.print(f"[bold green]Report:[/] {report}")
+
+
+@app.command()
+def signoff(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder to approve.")],
+    by: Annotated[str, typer.Option("--by", help="Who approves it (recorded in the manifest).")],
+) -> None:
+    """Approve a run: record who, when and the hash of what they approved; the report loses
+    its DRAFT marking until anything changes."""
+    from rox_helpers.pipeline import render_run
+    from rox_helpers.review import sign_off
+
+    try:
+        _need_run(run_dir)
+        record = sign_off(run_dir, run_dir.parent.parent, by)
+        report = render_run(run_dir)
+    except RoxError as exc:
+        _fail(exc)
+        return
+    console.print(
+        f"[bold green]Approved[/] by {record['by']} at {record['at']} "
+        f"(sha256 {record['digest'][:12]}...). Report: {report}"
+    )
+
+
+def _need_run(run_dir: Path) -> None:
+    if not (run_dir / "manifest.json").is_file():
+        raise RoxError(
+            f"{run_dir} is not a run folder (no manifest.json)",
+            file=str(run_dir),
+            rule="a run folder",
+            fix="Pass a folder under <engagement>/runs/, e.g. the one `rox run` printed.",
+        )
+
+
+def _review_summary(run_dir: Path) -> None:
+    import json
+
+    log = json.loads((run_dir / "manifest.json").read_text()).get("review", {})
+    console.print(
+        f"Review: {len(log.get('edited', []))} edited, {len(log.get('hidden', []))} hidden."
+    )
+    for item in log.get("not_applied", []):
+        console.print(f"[yellow]Not applied[/] {item['id']}: {item['why']}")
 
 
 @app.command()

@@ -199,8 +199,57 @@ class Drivers(_Model):
 
 
 class Journey(_Model):
+    """Journeys, moments and comment themes (notebook 05)."""
+
     stages: list[str] = Field(default_factory=list)
     digital_channels: list[str] = Field(default_factory=lambda: ["web", "app"])
+    goal_stage: str | None = Field(
+        default=None, description="a journey reaching this stage is complete (default: last)"
+    )
+    session_gap_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="after a dead end, a contact at the same stage this much later starts a "
+        "new journey",
+    )
+    open_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="logs without 'completed': journeys last seen this close to the end of "
+        "the log may still go on (open, not a drop-off)",
+    )
+    moment_score: str = Field(
+        default="csat", description="survey score of a touchpoint experience (csat, nps, ...)"
+    )
+    very_good: float = Field(default=5, description="moment score at or above: very good")
+    bad: float = Field(default=2, description="moment score at or below: bad")
+    problem_max: float = Field(
+        default=4, description="an attribute rated at or below this is a problem (forgiveness)"
+    )
+    horizon_months: int = Field(
+        default=6, ge=1, le=24, description="months followed after an answer for returns"
+    )
+    language: str = Field(
+        default="en", description="language of the comments; others are counted and set aside"
+    )
+    n_themes: int = Field(default=8, ge=2, le=30, description="themes found by NMF")
+    themes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="theme lexicon: theme name -> words or phrases that raise it",
+    )
+    min_base: int | None = Field(
+        default=None, ge=1, description="smallest base shown or tested (privacy.reliability_base)"
+    )
+
+    @model_validator(mode="after")
+    def _goal_is_a_stage(self) -> Journey:
+        if self.goal_stage and self.stages and self.goal_stage not in self.stages:
+            raise ValueError(
+                f"goal_stage {self.goal_stage!r} is not one of the stages {self.stages}"
+            )
+        if self.bad >= self.very_good:
+            raise ValueError(f"bad ({self.bad}) must be below very_good ({self.very_good})")
+        return self
 
 
 class Privacy(_Model):
@@ -331,6 +380,144 @@ class Scenario(_Model):
     horizon_months: int = Field(default=12, ge=1)
 
 
+class ValueScenario(_Model):
+    """One experience investment to cost out (notebook 07): a change in one measure, for
+    the customers it reaches."""
+
+    name: str = Field(min_length=1)
+    cost: float = Field(ge=0, description="one-off investment, in client.currency")
+    running_cost: float = Field(default=0.0, ge=0, description="yearly running cost")
+    measure: str = Field(
+        min_length=1,
+        description="measure it moves: a linkage measure (e.g. checkin_minutes) or a rated "
+        "attribute of the guest survey (e.g. checkin_speed)",
+    )
+    change: float = Field(description="change in the measure's own units, e.g. -3 (minutes)")
+    change_range: tuple[float, float] | None = Field(
+        default=None,
+        description="low and high plausible change for the sensitivity (default: +-50%)",
+    )
+    applies_to: str | None = Field(
+        default=None,
+        description="customers column (yes/no) naming who it reaches, e.g. app_user; "
+        "empty: every customer",
+    )
+    ramp_months: int = Field(default=0, ge=0, le=60, description="months to full effect")
+
+    @model_validator(mode="after")
+    def _range(self) -> ValueScenario:
+        if self.change == 0:
+            raise ValueError(f"scenario {self.name!r}: change is 0, so nothing would move")
+        if self.change_range is not None:
+            lo, hi = self.change_range
+            if not min(lo, hi) <= self.change <= max(lo, hi):
+                raise ValueError(
+                    f"scenario {self.name!r}: change {self.change:g} lies outside "
+                    f"change_range [{lo:g}, {hi:g}]"
+                )
+        return self
+
+
+class Value(_Model):
+    """The ROX business case (notebook 07): customer lifetime value and the scenarios."""
+
+    margin: float = Field(default=0.35, gt=0, le=1, description="contribution margin on revenue")
+    discount_rate: float = Field(default=0.08, ge=0, lt=1, description="yearly discount rate")
+    horizon_years: int = Field(default=3, ge=1, le=20)
+    holdout_months: int = Field(
+        default=12, ge=1, description="the last months of the log, held out to check the CLV model"
+    )
+    stay_stage: str = Field(default="check_in", description="journey stage whose rows are stays")
+    driver_groups: str | None = Field(
+        default="trip_purpose",
+        description="survey column whose groups get their own driver model (None: one model)",
+    )
+    n_draws: int = Field(default=1000, ge=100, le=20000, description="Monte Carlo draws")
+    scale_to: Literal["log", "units"] = Field(
+        default="log",
+        description="value the log's identified guests only (log), or scale their extra "
+        "value to all guests by units revenue / log revenue (units)",
+    )
+    scenarios: list[ValueScenario] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Value:
+        names = [s.name for s in self.scenarios]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"scenario names must be unique; repeated: {', '.join(dup)}")
+        return self
+
+
+ACTION_KEYS = (
+    "fuse_cx_ex",
+    "communities",
+    "magic_moments",
+    "behaviour",
+    "data_respect",
+    "win_journey",
+)
+
+
+class MaturityOverride(_Model):
+    """A maturity metric's thresholds (values reaching levels 2-5) and rationale."""
+
+    thresholds: list[float] | None = Field(default=None, min_length=4, max_length=4)
+    rationale: str | None = None
+    higher_is_better: bool | None = None
+    action: Literal[ACTION_KEYS] | None = None  # type: ignore[valid-type]
+    label: str | None = None
+
+
+class Initiative(_Model):
+    """An initiative the consultant proposes under one of the six actions."""
+
+    name: str = Field(min_length=1)
+    action: Literal[ACTION_KEYS]  # type: ignore[valid-type]
+    impact: float | None = Field(default=None, ge=1, le=5, description="1-5; default: action's")
+    effort: float | None = Field(default=None, ge=1, le=5, description="1-5; default: action's")
+    owner: str = ""
+    note: str = ""
+
+
+class Actions(_Model):
+    """The six actions (notebook 06): maturity thresholds, privacy checks and the plan."""
+
+    maturity_file: str | None = Field(
+        default=None,
+        description="maturity thresholds replacing the shipped templates/maturity.yml, "
+        "relative to the engagement folder",
+    )
+    maturity: dict[str, MaturityOverride] = Field(
+        default_factory=dict, description="metric -> thresholds / rationale overrides"
+    )
+    quasi_identifiers: list[str] = Field(
+        default_factory=lambda: ["region", "age_band", "loyalty_tier", "signup_year"],
+        description="customer attributes an outsider could know, for k-anonymity "
+        "(signup_year: the year of signup_date)",
+    )
+    released_tables: list[str] = Field(
+        default_factory=lambda: ["customers", "customer_features", "customer_segments"],
+        description="customer-level artifact tables of a run checked for k-anonymity",
+    )
+    static_covariates: list[str] = Field(
+        default_factory=lambda: ["region", "age_band"],
+        description="customer attributes fixed before joining, used as covariates of the "
+        "community and app effects (leave out snapshots joining could change)",
+    )
+    min_pre_months: int = Field(default=6, ge=2, description="history needed before joining")
+    min_post_months: int = Field(default=3, ge=1, description="months needed after joining")
+    trim: float = Field(default=0.05, ge=0, lt=0.5, description="overlap trimming of propensity")
+    n_boot: int = Field(default=200, ge=0)
+    journey_dimensions: dict[
+        Literal["navigation", "quality", "breadth", "price", "convenience"], list[str]
+    ] = Field(
+        default_factory=dict,
+        description="dimension -> codebook attributes; empty: matched on names and labels",
+    )
+    initiatives: list[Initiative] = Field(default_factory=list)
+
+
 class EngagementConfig(_Model):
     """The whole of ``engagement.yml``."""
 
@@ -350,6 +537,8 @@ class EngagementConfig(_Model):
     hypotheses: list[Hypothesis] = Field(default_factory=list)
     scenarios: list[Scenario] = Field(default_factory=list)
     linkage: Linkage = Linkage()
+    actions: Actions = Actions()
+    value: Value = Value()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> EngagementConfig:
@@ -619,4 +808,11 @@ def load_engagement_config(engagement: str | Path) -> EngagementConfig:
             rule="UTF-8 encoding",
             fix="Save engagement.yml as UTF-8.",
         ) from None
-    return parse_engagement_config(text, file=str(path))
+    cfg = parse_engagement_config(text, file=str(path))
+    # the consultant's segment names from review.yml win over engagement.yml's (next run)
+    from rox_helpers.review import load_review
+
+    renames = load_review(path.parent).segments
+    if renames and getattr(cfg, "segmentation", None) is not None:
+        cfg.segmentation.names = {**cfg.segmentation.names, **renames}
+    return cfg

@@ -2,28 +2,39 @@
 
 Each run gets a new folder ``engagements/<slug>/runs/<timestamp>/`` (never an
 earlier one) holding ``manifest.json`` (inputs with sha256, parameters,
-package versions, git commit, timings, status), the executed notebooks, the
-artifacts, the quarantine and ``report.html``.
+package versions, git commit, timings, status and a fingerprint per step), the
+executed notebooks, a log per notebook (``logs/<step>.log``), the artifacts, the
+quarantine and ``report.html``.
+
+The steps form a dependency graph (``Step.needs``: must succeed first;
+``Step.after``: read when present, so they run first when planned); independent
+steps run in parallel (``jobs``), ``only`` runs some steps and what they need,
+and ``resume`` completes an earlier run in place, re-executing only what failed
+or changed.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
+import os
 import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 from rox_helpers import __version__
-from rox_helpers.artifacts import new_run_dir
+from rox_helpers.artifacts import load_findings, new_run_dir
 from rox_helpers.config import EngagementConfig, load_engagement_config
-from rox_helpers.errors import NotebookFailure, NotebookRunError
+from rox_helpers.errors import NotebookFailure, NotebookRunError, RoxError
 from rox_helpers.influencers import naming_record
 from rox_helpers.io import sha256_file
 from rox_helpers.report import Section, render_report
@@ -65,6 +76,21 @@ STEPS: tuple[Step, ...] = (
     Step("02", "02_behavioural_segmentation.ipynb", "Behavioural segmentation", needs=("00",)),
     Step("03", "03_driver_analysis.ipynb", "Key driver analysis", needs=("00",), after=("02",)),
     Step("04", "04_rox_linkage.ipynb", "The ROX linkage model", needs=("00",)),
+    Step("05", "05_journey_and_moments.ipynb", "Journey and moments", needs=("00",), after=("02",)),
+    Step(
+        "06",
+        "06_six_actions.ipynb",
+        "The six actions",
+        needs=("00",),
+        after=("01", "02", "03", "04", "05"),
+    ),
+    Step(
+        "07",
+        "07_rox_business_case.ipynb",
+        "The ROX business case",
+        needs=("00",),
+        after=("02", "03", "04"),
+    ),
 )
 
 
@@ -147,15 +173,110 @@ def _failure_from(exc: Exception, step: Step, out_nb: Path) -> NotebookFailure:
     )
 
 
+def plan_steps(steps: tuple[Step, ...], only: Sequence[str] | None = None) -> tuple[Step, ...]:
+    """The steps to run, in the sequence's order: all of them, or ``only`` those and every
+    step they need (transitively). A step's ``after`` steps are not pulled in: they order
+    the run when present and are not required.
+
+    Raises
+    ------
+    ConfigError
+        An unknown step id, or a step that needs one not in the sequence.
+    """
+    by_id = {s.id: s for s in steps}
+    for s in steps:
+        for n in s.needs:
+            if n not in by_id:
+                raise RoxError(
+                    f"step {s.id} needs step {n}, which is not in the sequence",
+                    rule="known steps",
+                    fix="Fix the Step definitions in rox_helpers/pipeline.py.",
+                )
+    if not only:
+        return tuple(steps)
+    want: set[str] = set()
+    todo = [str(o) for o in only]
+    while todo:
+        sid = todo.pop()
+        if sid not in by_id:
+            raise RoxError(
+                f"there is no step {sid!r}",
+                rule="--only names steps of the sequence",
+                fix=f"Use one of: {', '.join(by_id)}.",
+            )
+        if sid not in want:
+            want.add(sid)
+            todo += list(by_id[sid].needs)
+    return tuple(s for s in steps if s.id in want)
+
+
+def _sha256_text(*parts: object) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _notebook_digest(path: Path) -> str:
+    """sha256 of a notebook's cells (type and source): saving it in JupyterLab (cell ids,
+    metadata, outputs) does not change it, editing a cell does."""
+    if not path.is_file():
+        return "missing"
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return _sha256_text([(c.cell_type, c.source) for c in nb.cells])
+
+
+def step_fingerprints(
+    steps: tuple[Step, ...], notebooks_dir: Path, inputs: list, parameters: dict
+) -> dict[str, str]:
+    """A hash per step of everything its result depends on: the notebook's source, the
+    engagement's inputs (by sha256, engagement.yml included), the run parameters, the
+    workbook's version and the fingerprints of the steps it reads (``needs`` and ``after``).
+    Equal fingerprints mean ``--resume`` may keep the step's earlier result."""
+    by_id = {s.id: s for s in steps}
+    out: dict[str, str] = {}
+
+    def fp(s: Step) -> str:
+        if s.id not in out:
+            src = _notebook_digest(notebooks_dir / s.notebook)
+            ups = [fp(by_id[u]) for u in (*s.needs, *s.after) if u in by_id]
+            out[s.id] = _sha256_text(s.id, s.notebook, src, inputs, parameters, __version__, ups)
+        return out[s.id]
+
+    for s in steps:
+        fp(s)
+    return out
+
+
+def _blas_env(jobs: int) -> dict[str, str]:
+    """Thread counts for the kernels: the cores shared out between parallel steps, so that
+    two steps with four BLAS threads each do not fight over two cores. Results do not
+    depend on it (the analyses seed every random step and fix their reductions)."""
+    per = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    return {v: os.environ.get(v, per) for v in _THREAD_VARS}
+
+
 def run_engagement(
     engagement: str | Path,
     *,
     notebooks_dir: Path = NOTEBOOKS_DIR,
     steps: tuple[Step, ...] = STEPS,
     kernel_name: str = "python3",
+    jobs: int | None = None,
+    only: Sequence[str] | None = None,
+    resume: str | Path | None = None,
     on_event: Callable[[str, Step, float], None] | None = None,
 ) -> RunResult:
-    """Run every step of an engagement into a new run folder and render the report.
+    """Run the steps of an engagement into a run folder and render the report.
+
+    Steps run as soon as the steps they need have succeeded and the steps they read
+    (``after``) have finished, up to ``jobs`` at a time, each in its own kernel. A failed
+    step blocks only the steps that need it; the others still run, and the report is
+    rendered either way with the failed sections marked. The report's sections, the
+    manifest and every artifact are the same whatever ``jobs`` is.
 
     Parameters
     ----------
@@ -164,115 +285,292 @@ def run_engagement(
     notebooks_dir : Path
         Where the notebooks live (the repository's ``notebooks/`` by default).
     steps : tuple of Step
-        The sequence to run, in dependency order.
+        The sequence, in dependency order.
     kernel_name : str
         Jupyter kernel (the current interpreter's ``python3`` by default).
+    jobs : int, optional
+        Steps run at the same time; the number of cores by default, 1 = one after another.
+    only : sequence of str, optional
+        Run these steps and the steps they need, nothing else.
+    resume : str or Path, optional
+        An earlier run folder of this engagement to complete in place: the steps that
+        failed, were skipped or never ran, or whose fingerprint (notebook, inputs,
+        parameters, workbook version, upstream steps) changed are executed again, with
+        every step downstream of them; the others keep their results.
     on_event : callable, optional
-        ``on_event(event, step, seconds)`` with event ``start``, ``done`` or
-        ``failed``; the CLI uses it for progress.
+        ``on_event(event, step, seconds)`` with event ``start``, ``done``, ``failed``,
+        ``skipped`` or ``kept``; called from the calling thread. The CLI uses it for
+        progress.
 
     Returns
     -------
     RunResult
-        With ``status`` ``"ok"`` or ``"failed"``; the report is rendered either
-        way, with failed sections marked.  The CLI turns a failure into
+        With ``status`` ``"ok"`` or ``"failed"``. The CLI turns a failure into
         :class:`~rox_helpers.errors.NotebookRunError` and a non-zero exit.
     """
-    import papermill as pm
-
     root = Path(engagement).resolve()
     cfg = load_engagement_config(root)
-    run_dir = new_run_dir(root)
-    manifest_path = run_dir / "manifest.json"
+    planned = plan_steps(steps, only)
+    jobs = max(1, int(jobs or os.cpu_count() or 1))
+    inputs = input_hashes(cfg, root)
+    parameters = {"seed": cfg.seed, "steps": [s.id for s in planned]}
+    # review.yml's segment names change the analyses' outputs; its text edits only the report
+    names = {str(k): v for k, v in cfg.segmentation.names.items()}
+    fingerprints = step_fingerprints(
+        steps, notebooks_dir, inputs, {"seed": cfg.seed, "segment_names": names}
+    )
+    previous: dict[str, dict] = {}
+    if resume is not None:
+        run_dir = Path(resume)
+        if not run_dir.is_dir() and (root / "runs" / run_dir).is_dir():
+            run_dir = root / "runs" / run_dir
+        manifest_path = run_dir / "manifest.json"
+        if not manifest_path.is_file():
+            raise RoxError(
+                f"{run_dir} has no manifest.json: it is not a run of this engagement",
+                file=str(run_dir),
+                rule="--resume names a run folder",
+                fix=f"Pick one of the folders under {root / 'runs'}.",
+            )
+        old = json.loads(manifest_path.read_text())
+        previous = dict(old.get("steps", {}))
+    else:
+        run_dir = new_run_dir(root)
+        manifest_path = run_dir / "manifest.json"
     started = datetime.now(UTC)
     manifest: dict[str, object] = {
         "engagement": root.name,
         "run_id": run_dir.name,
         "started": started.isoformat(timespec="seconds"),
         "status": "running",
-        "inputs": input_hashes(cfg, root),
-        "parameters": {"seed": cfg.seed, "steps": [s.id for s in steps]},
+        "inputs": inputs,
+        "parameters": parameters,
         # whether influencers may be shown by name, and on what legal basis
         "influencer_naming": naming_record(cfg.privacy),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "platform": platform.platform(),
         "command": " ".join(sys.argv),
+        "jobs": jobs,
         "steps": {},
     }
+    if resume is not None:
+        manifest["resumed"] = started.isoformat(timespec="seconds")
     _write_json(manifest_path, manifest)
 
-    try:
-        failures: list[NotebookFailure] = []
-        sections: list[Section] = []
-        failed_ids: set[str] = set()
-        for step in steps:
-            out_nb = run_dir / "notebooks" / step.notebook
-            blocked = [n for n in step.needs if n in failed_ids]
-            rec: dict[str, object] = {"notebook": step.notebook}
-            if blocked:
-                rec.update(status="skipped", reason=f"needs failed step(s) {', '.join(blocked)}")
-                failed_ids.add(step.id)
-                sections.append(Section(step.id, step.title, None, error=str(rec["reason"])))
-                manifest["steps"][step.id] = rec  # type: ignore[index]
-                continue
-            on_event and on_event("start", step, 0.0)
-            t0 = time.perf_counter()
-            try:
-                pm.execute_notebook(
-                    str(notebooks_dir / step.notebook),
-                    str(out_nb),
-                    parameters={"ENGAGEMENT": str(root), "RUN_DIR": str(run_dir)},
-                    kernel_name=kernel_name,
-                    cwd=str(notebooks_dir),
-                    progress_bar=False,
-                    log_output=False,
-                    request_save_on_cell_execute=False,
-                )
-            except Exception as exc:  # papermill raises PapermillExecutionError and others
-                secs = time.perf_counter() - t0
-                fail = _failure_from(exc, step, out_nb)
-                failures.append(fail)
-                failed_ids.add(step.id)
-                rec.update(
-                    status="failed",
-                    seconds=round(secs, 2),
-                    cell_index=fail.cell_index,
-                    error=f"{fail.ename}: {fail.evalue}",
-                )
-                sections.append(
-                    Section(
-                        step.id,
-                        step.title,
-                        None,
-                        error=f"{fail.ename} in cell {fail.cell_index}: {fail.evalue}",
-                    )
-                )
-                on_event and on_event("failed", step, secs)
-            else:
-                secs = time.perf_counter() - t0
-                rec.update(status="ok", seconds=round(secs, 2))
-                sections.append(Section(step.id, step.title, out_nb))
-                on_event and on_event("done", step, secs)
-            manifest["steps"][step.id] = rec  # type: ignore[index]
-            _write_json(manifest_path, manifest)
+    # which steps keep an earlier result (resume): ok before, same fingerprint, and nothing
+    # upstream re-executed
+    keep: set[str] = set()
+    for s in planned:
+        before = previous.get(s.id, {})
+        ups = [u for u in (*s.needs, *s.after) if u in {p.id for p in planned}]
+        if (
+            before.get("status") in ("ok", "kept")
+            and before.get("fingerprint") == fingerprints[s.id]
+            and all(u in keep for u in ups)
+        ):
+            keep.add(s.id)
 
-        report = render_report(
-            sections, cfg, run_dir / "report.html", slug=root.name, run_id=run_dir.name
-        )
+    env = _blas_env(jobs)
+    status: dict[str, str] = {}
+    records: dict[str, dict[str, object]] = {}
+    failures: dict[str, NotebookFailure] = {}
+    planned_ids = {s.id for s in planned}
+    try:
+        for s in planned:
+            if s.id in keep:
+                records[s.id] = {**previous[s.id], "status": "kept"}
+                status[s.id] = "ok"
+                on_event and on_event("kept", s, 0.0)
+        pending = [s for s in planned if s.id not in keep]
+        running: dict[Future, tuple[Step, float]] = {}
+        with _kernel_env(env), ThreadPoolExecutor(max_workers=jobs) as pool:
+            while pending or running:
+                progressed = False
+                for s in list(pending):
+                    blocked = [n for n in s.needs if status.get(n) in ("failed", "skipped")]
+                    if blocked:
+                        pending.remove(s)
+                        status[s.id] = "skipped"
+                        records[s.id] = {
+                            "notebook": s.notebook,
+                            "status": "skipped",
+                            "reason": f"needs failed step(s) {', '.join(blocked)}",
+                            "fingerprint": fingerprints[s.id],
+                        }
+                        on_event and on_event("skipped", s, 0.0)
+                        progressed = True
+                        continue
+                    waits = [u for u in (*s.needs, *s.after) if u in planned_ids]
+                    if len(running) < jobs and all(u in status for u in waits):
+                        pending.remove(s)
+                        on_event and on_event("start", s, 0.0)
+                        fut = pool.submit(_execute, s, notebooks_dir, root, run_dir, kernel_name)
+                        running[fut] = (s, time.perf_counter())
+                        progressed = True
+                if progressed and pending:
+                    continue  # a skip may unblock or skip others at once
+                if not running:
+                    if pending:  # only a bad sequence (a cycle) can leave steps waiting
+                        raise RoxError(
+                            f"steps {[s.id for s in pending]} wait on each other",
+                            rule="steps form a sequence without cycles",
+                            fix="Fix the Step definitions in rox_helpers/pipeline.py.",
+                        )
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: running[f][0].id):
+                    s, t0 = running.pop(fut)
+                    secs = time.perf_counter() - t0
+                    exc = fut.exception()
+                    rec: dict[str, object] = {
+                        "notebook": s.notebook,
+                        "seconds": round(secs, 2),
+                        "fingerprint": fingerprints[s.id],
+                    }
+                    if exc is None:
+                        status[s.id] = "ok"
+                        rec["status"] = "ok"
+                        on_event and on_event("done", s, secs)
+                    else:
+                        fail = _failure_from(exc, s, run_dir / "notebooks" / s.notebook)
+                        failures[s.id] = fail
+                        status[s.id] = "failed"
+                        rec.update(
+                            status="failed",
+                            cell_index=fail.cell_index,
+                            error=f"{fail.ename}: {fail.evalue}",
+                        )
+                        on_event and on_event("failed", s, secs)
+                    records[s.id] = rec
+                    manifest["steps"] = {k: records[k] for k in sorted(records)}
+                    _write_json(manifest_path, manifest)
+
+        # a resumed run also keeps the records of the earlier steps it did not re-plan
+        for s in steps:
+            if s.id not in records and s.id in previous:
+                records[s.id] = previous[s.id]
+        manifest["steps"] = {k: records[k] for k in sorted(records)}
+        _write_json(manifest_path, manifest)
+        report = render_run(run_dir, root, steps=steps, config=cfg)
+        manifest = json.loads(manifest_path.read_text())
     except BaseException as exc:  # an error of the workbook itself: never leave "running"
         manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:1000])
         _write_json(manifest_path, manifest)
         raise
-    status = "failed" if failures else "ok"
+    failed = [f for k, f in sorted(failures.items())]
+    bad = failed or any(r.get("status") not in ("ok", "kept") for r in records.values())
     manifest.update(
-        status=status,
+        status="failed" if bad else "ok",
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
-        outputs={"report": "report.html"},
+        outputs={"report": "report.html", **manifest.get("outputs", {})},
     )
     _write_json(manifest_path, manifest)
-    return RunResult(run_dir, report, manifest_path, status, failures)
+    return RunResult(run_dir, report, manifest_path, "failed" if bad else "ok", failed)
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+@contextmanager
+def _kernel_env(env: dict[str, str]):
+    """Set the kernels' environment for the run (kernels inherit it when they start)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _execute(step: Step, notebooks_dir: Path, root: Path, run_dir: Path, kernel: str) -> None:
+    """Run one notebook with papermill (in a worker thread; the kernel is its own process).
+
+    No ``cwd``: papermill changes the process's working directory for it, which is not safe
+    across threads (nteract/papermill#473). The notebooks get absolute paths instead.
+    """
+    import papermill as pm
+
+    logs = run_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    with open(logs / f"{step.id}.log", "w", encoding="utf-8") as log:
+        pm.execute_notebook(
+            str(notebooks_dir / step.notebook),
+            str(run_dir / "notebooks" / step.notebook),
+            parameters={"ENGAGEMENT": str(root), "RUN_DIR": str(run_dir)},
+            kernel_name=kernel,
+            progress_bar=False,
+            log_output=True,
+            stdout_file=log,
+            stderr_file=log,
+            request_save_on_cell_execute=False,
+        )
+
+
+def sections_for(run_dir: Path, steps: tuple[Step, ...], records: dict) -> list[Section]:
+    """The report's sections in the sequence's order, whatever order the steps ran in."""
+    out: list[Section] = []
+    for s in steps:
+        rec = records.get(s.id)
+        if rec is None:
+            continue
+        if rec.get("status") in ("ok", "kept"):
+            out.append(Section(s.id, s.title, run_dir / "notebooks" / s.notebook))
+        elif rec.get("status") == "failed":
+            cell = rec.get("cell_index")
+            where = f" in cell {cell}" if cell is not None else ""
+            out.append(Section(s.id, s.title, None, error=f"{rec.get('error', '')}{where}"))
+        else:
+            out.append(Section(s.id, s.title, None, error=str(rec.get("reason", "not run"))))
+    return out
+
+
+def render_run(
+    run_dir: str | Path,
+    engagement: str | Path | None = None,
+    *,
+    steps: tuple[Step, ...] = STEPS,
+    config: EngagementConfig | None = None,
+) -> Path:
+    """(Re-)render a run's report from its folder: the executed notebooks, the findings with
+    the engagement's ``review.yml`` applied, and the approval state (DRAFT until signed off,
+    and again after any change). Records the review and the approval in the manifest.
+    ``rox render`` and ``rox signoff`` call it; so does the end of ``rox run``."""
+    from rox_helpers.review import apply_review, approval_digest, approval_state, load_review
+
+    run_dir = Path(run_dir)
+    root = Path(engagement) if engagement is not None else run_dir.parent.parent
+    cfg = config or load_engagement_config(root)
+    manifest_path = run_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    reviewed = apply_review(load_findings(run_dir), load_review(root))
+    state = approval_state(manifest, approval_digest(run_dir, root))
+    report = render_report(
+        sections_for(run_dir, steps, manifest.get("steps", {})),
+        cfg,
+        run_dir / "report.html",
+        slug=root.name,
+        run_id=run_dir.name,
+        findings=reviewed.by_step,
+        approval=state,
+        hidden=len(reviewed.hidden),
+    )
+    # the deck, the Excel appendix and the PDF beside the report, in the same review and
+    # approval state; one that cannot be made is recorded with its message, never fails
+    from rox_helpers.deliverables import manifest_outputs, render_deliverables
+
+    made = render_deliverables(
+        run_dir, cfg, report_html=report, findings=reviewed.by_step, approval=state
+    )
+    manifest["outputs"] = {"report": "report.html", **manifest_outputs(made, run_dir)}
+    manifest.update(review=reviewed.log(), approval=state["text"])
+    _write_json(manifest_path, manifest)
+    return report
 
 
 def raise_for_failures(result: RunResult) -> None:

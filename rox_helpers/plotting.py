@@ -566,3 +566,349 @@ def segment_heatmap(index: pd.DataFrame, *, ax=None, title=""):
     ax.tick_params(axis="x", labelrotation=60, labelsize=7)
     ax.set_title(title or "Segment profiles: index against the average customer")
     return ax
+
+
+# --- Journey (step 05) ---
+
+
+def _label(text: object) -> str:
+    return str(text).replace("_", " ")
+
+
+def journey_map(jmap: pd.DataFrame, stages: list[str] | None = None, *, ax=None, title: str = ""):
+    """Stages x channels (from ``journey.journey_map``): colour = the survey score there
+    (grey where the base is too small), text = contacts and score."""
+    stages = stages or list(dict.fromkeys(jmap["stage"]))
+    chans = sorted(jmap["channel"].unique())
+    contacts = jmap.pivot_table(index="channel", columns="stage", values="contacts", aggfunc="sum")
+    contacts = contacts.reindex(index=chans, columns=stages)
+    score = jmap.pivot_table(index="channel", columns="stage", values="score", aggfunc="mean")
+    score = score.reindex(index=chans, columns=stages)
+    name = str(jmap["score_name"].iloc[0]) if len(jmap) else "score"
+    ax = _ax(ax, size=(max(7, 1.2 * len(stages) + 1.5), 0.7 * len(chans) + 1.6))
+    cmap = plt.get_cmap("RdYlGn").copy()
+    cmap.set_bad("#eeeeee")
+    lim = np.nanmax(np.abs(score.to_numpy())) if np.isfinite(score.to_numpy()).any() else 1
+    im = ax.imshow(
+        np.ma.masked_invalid(score.to_numpy(dtype=float)),
+        cmap=cmap,
+        vmin=-lim if name == "nps" else None,
+        vmax=lim if name == "nps" else None,
+        aspect="auto",
+    )
+    for i in range(len(chans)):
+        for j in range(len(stages)):
+            n = contacts.iat[i, j]
+            if not np.isfinite(n) or n == 0:
+                continue
+            s = score.iat[i, j]
+            txt = f"{int(n):,}" + (f"\n{name.upper()} {s:.0f}" if np.isfinite(s) else "")
+            ax.text(j, i, txt, ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(stages)), [_label(s) for s in stages], rotation=30, ha="right")
+    ax.set_yticks(range(len(chans)), [_label(c) for c in chans])
+    plt.colorbar(im, ax=ax, label=f"{name.upper()} of responses at these touchpoints")
+    ax.set_title(title or "Journey map: contacts by stage and channel, and how guests rate them")
+    return ax
+
+
+def journey_funnel(funnel: pd.DataFrame, *, colours=None, ax=None, title: str = ""):
+    """The funnel (from ``journey.funnel`` for one group): share of entrants still in at each
+    stage, with the drop-off and its 95% interval written beside each stage."""
+    pal = palette(colours)
+    f = funnel.reset_index(drop=True)
+    ax = _ax(ax, size=(7.5, 0.45 * len(f) + 1.4))
+    y = np.arange(len(f))
+    colour = np.where(f["is_leak_stage"], pal[0], pal[3])
+    ax.barh(y, f["share_reaching"], color=colour)
+    for i, r in f.iterrows():
+        if np.isfinite(r["drop_rate"]) and r["stopped"] > 0:
+            ax.text(
+                r["share_reaching"] + 0.01,
+                i,
+                f"{r['drop_rate']:.1%} stop here ({r['ci_low']:.1%}-{r['ci_high']:.1%}); "
+                f"n = {int(r['reached']):,}",
+                va="center",
+                fontsize=7,
+            )
+    ax.set_yticks(y, [_label(s) for s in f["stage"]])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.6)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0%", "25%", "50%", "75%", "100%"])
+    ax.set_xlabel("share of journeys still in the funnel (grey: after the goal)")
+    ax.set_title(title or "Journey funnel: where guests drop out")
+    sns.despine(ax=ax)
+    return ax
+
+
+def journey_moments(moments: pd.DataFrame, *, colours=None, ax=None, title: str = ""):
+    """Magic moments and pain points (from ``journey.moment_effects``): the adjusted
+    difference in the return rate after a very good or a bad experience at each touchpoint,
+    with 95% intervals; coloured when significant after Benjamini-Hochberg."""
+    pal = palette(colours)
+    m = moments[moments["effect"].notna()].copy()
+    m["name"] = [
+        f"{_label(t)}: {'very good' if c == 'very_good' else 'bad'}"
+        for t, c in zip(m["touchpoint"], m["contrast"], strict=True)
+    ]
+    m = m.sort_values("effect")
+    ax = _ax(ax, size=(7.5, 0.32 * max(len(m), 1) + 1.5))
+    if m.empty:
+        ax.text(0.5, 0.5, "No touchpoint had a large enough base", ha="center", va="center")
+        ax.set_axis_off()
+        return ax
+    colour = {"magic": pal[2], "pain": "#C0392B", "none": "#bbbbbb"}
+    y = np.arange(len(m))
+    ax.errorbar(
+        100 * m["effect"],
+        y,
+        xerr=[100 * (m["effect"] - m["ci_low"]), 100 * (m["ci_high"] - m["effect"])],
+        fmt="none",
+        ecolor="#888888",
+        elinewidth=1,
+    )
+    ax.scatter(100 * m["effect"], y, c=[colour[k] for k in m["kind"]], s=40, zorder=3)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, m["name"], fontsize=7)
+    ax.set_xlabel("difference in the return rate vs middling answers (points), adjusted")
+    ax.set_title(title or "Magic moments (gold) and pain points (red)")
+    sns.despine(ax=ax)
+    return ax
+
+
+def journey_themes(themes: pd.DataFrame, *, colours=None, ax=None, title: str = ""):
+    """Comment themes (from ``journey.comment_themes``): NPS of those who raise each theme
+    minus the rest, with 95% intervals; bar width is not volume, the label gives it."""
+    pal = palette(colours)
+    t = themes[themes["reliable"] & themes["nps_difference"].notna()].sort_values("nps_difference")
+    ax = _ax(ax, size=(7.5, 0.35 * max(len(t), 1) + 1.5))
+    if t.empty:
+        ax.text(0.5, 0.5, "No theme with a large enough base", ha="center", va="center")
+        ax.set_axis_off()
+        return ax
+    y = np.arange(len(t))
+    colour = {"pain": "#C0392B", "magic": pal[2], "neutral": "#bbbbbb"}
+    ax.barh(y, t["nps_difference"], color=[colour[k] for k in t["tone"]])
+    ax.errorbar(
+        t["nps_difference"],
+        y,
+        xerr=[t["nps_difference"] - t["ci_low"], t["ci_high"] - t["nps_difference"]],
+        fmt="none",
+        ecolor="#555555",
+        elinewidth=1,
+    )
+    ax.set_yticks(
+        y, [f"{th} (n = {n:,})" for th, n in zip(t["theme"], t["n"], strict=True)], fontsize=7
+    )
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("NPS of guests raising the theme minus the rest (points)")
+    ax.set_title(title or "What guests say: themes and the NPS that goes with them")
+    sns.despine(ax=ax)
+    return ax
+
+
+# --- Business case (step 07) ---
+def _money_axis(ax, axis: str = "x", currency: str = "") -> None:
+    def fmt(v, _):
+        a = abs(v)
+        s = f"{a / 1e6:.1f}M" if a >= 1e6 else f"{a / 1e3:.0f}k" if a >= 1e3 else f"{a:.0f}"
+        return f"{'-' if v < 0 else ''}{s}"
+
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(plt.FuncFormatter(fmt))
+    if currency:
+        (ax.set_xlabel if axis == "x" else ax.set_ylabel)(currency)
+
+
+def clv_by_segment(table: pd.DataFrame, *, colours=None, currency: str = "EUR", ax=None, title=""):
+    """Customer lifetime value per guest by segment with 95% intervals, and each segment's
+    share of the total value (from :func:`rox_helpers.value.clv_by_segment`)."""
+    c = colours or Colours()
+    d = table[(table["segment"] != "All customers") & ~table["suppressed"].astype(bool)]
+    d = d.sort_values("clv")
+    ax = _ax(ax, size=(7, 0.45 * max(len(d), 1) + 1.4))
+    err = np.vstack([d["clv"] - d["ci_low"], d["ci_high"] - d["clv"]]).clip(min=0)
+    ax.barh(d["segment"], d["clv"], color=c.primary, xerr=err,
+            error_kw={"lw": 0.8, "ecolor": "#555555"})  # fmt: skip
+    for y, r in enumerate(d.itertuples()):
+        ax.text(r.ci_high, y, f"  {r.share_of_value:.0%} of value, n={r.n:,}", va="center",
+                fontsize=7, color=c.neutral)  # fmt: skip
+    tot = table[table["segment"] == "All customers"]
+    if len(tot):
+        ax.axvline(tot["clv"].iloc[0], color=c.accent, lw=1, ls="--", label="all customers")
+        ax.legend(frameon=False, fontsize=7, loc="lower right")
+    _money_axis(ax, "x", f"value per guest over the horizon ({currency}, discounted margin)")
+    ax.set_title(title or "Customer lifetime value by segment")
+    ax.margins(x=0.25)
+    sns.despine(ax=ax)
+    return ax
+
+
+def clv_holdout(check_table: pd.DataFrame, *, colours=None, ax=None, title=""):
+    """The CLV model's holdout check: predicted against actual stays per guest in the
+    holdout months, by the guests' repeat stays in the calibration period (from
+    ``rox_helpers.value.holdout_check(...).table``)."""
+    pal = palette(colours)
+    d = check_table[check_table["by"] == "calibration stays"].reset_index(drop=True)
+    ax = _ax(ax, size=(7, 3.2))
+    x = np.arange(len(d))
+    ax.bar(x - 0.2, d["actual"], width=0.4, color=pal[3], label="actual")
+    ax.bar(x + 0.2, d["predicted"], width=0.4, color=pal[0], label="predicted (BG/NBD)")
+    ax.set_xticks(x, d["group"])
+    ax.set_xlabel("repeat stays in the calibration period")
+    ax.set_ylabel("stays per guest in the holdout")
+    tot = check_table[check_table["by"] == "all"]
+    ratio = f" (total predicted / actual: {tot['ratio'].iloc[0]:.2f})" if len(tot) else ""
+    ax.set_title(title or f"Holdout check of the customer value model{ratio}", fontsize=10)  # fmt: skip
+    ax.legend(frameon=False, fontsize=8)
+    sns.despine(ax=ax)
+    return ax
+
+
+def rox_by_scenario(scenarios: pd.DataFrame, *, colours=None, ax=None, title=""):
+    """Each scenario's ROX ratio (value / investment) with its 95% Monte Carlo interval,
+    side by side, against break-even at 1 (from :func:`rox_helpers.value.scenario_table`)."""
+    c = colours or Colours()
+    d = scenarios[scenarios["quantity"] == "rox"].reset_index(drop=True)
+    ax = _ax(ax, size=(7, 0.6 * max(len(d), 1) + 1.4))
+    y = np.arange(len(d))
+    colour = [c.primary if lo > 1 else c.accent if hi > 1 else c.neutral
+              for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)]  # fmt: skip
+    ax.barh(y, d["estimate"], color=colour, alpha=0.85)
+    err = np.vstack([d["estimate"] - d["ci_low"], d["ci_high"] - d["estimate"]]).clip(min=0)
+    ax.errorbar(d["estimate"], y, xerr=err, fmt="none", ecolor="#333333", capsize=3, lw=1)
+    ax.axvline(1, color="black", lw=0.9, ls="--")
+    ax.text(1, len(d) - 0.45, " break-even", fontsize=7, va="bottom")
+    ax.set_yticks(y, d["scenario"])
+    ax.invert_yaxis()
+    ax.set_xlabel("ROX ratio: present value of extra margin per unit invested (95% interval)")
+    ax.set_title(title or "Investment scenarios side by side")
+    sns.despine(ax=ax)
+    return ax
+
+
+def rox_tornado(tornado: pd.DataFrame, *, colours=None, ax=None, title="", label="ROX ratio"):
+    """Which assumptions matter most: the figure with each assumption at its low and high
+    value, the others held (from :func:`rox_helpers.value.tornado`)."""
+    pal = palette(colours)
+    d = tornado.sort_values("swing", ascending=True).reset_index(drop=True)
+    base = float(d["base"].iloc[0]) if len(d) else 0.0
+    ax = _ax(ax, size=(7, 0.38 * max(len(d), 1) + 1.4))
+    y = np.arange(len(d))
+    ax.barh(y, d["at_low"] - base, left=base, color=pal[1], label="assumption low")
+    ax.barh(y, d["at_high"] - base, left=base, color=pal[2], label="assumption high")
+    ax.axvline(base, color="black", lw=0.8)
+    ax.set_yticks(y, d["assumption"], fontsize=8)
+    ax.set_xlabel(f"{label} (centre line: the central case, {base:.2f})")
+    ax.set_title(title or "What the business case hangs on", fontsize=10)
+    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    sns.despine(ax=ax)
+    return ax
+
+
+# --- Six actions (step 06) ---
+def maturity_radar(actions: pd.DataFrame, *, colours: Colours | None = None, ax=None, title=""):
+    """Maturity (1-5) of each of the six actions on a radar, from
+    ``actions.score_maturity`` (``title``, ``maturity``); unmeasured actions sit at 0 and
+    are marked "(not measured)"."""
+    pal = palette(colours)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5.5), subplot_kw={"projection": "polar"})
+    labels = [
+        t if np.isfinite(m) else f"{t}\n(not measured)"
+        for t, m in zip(actions["title"], actions["maturity"], strict=True)
+    ]
+    vals = actions["maturity"].fillna(0).to_numpy(float)
+    ang = np.linspace(0, 2 * np.pi, len(vals), endpoint=False)
+    ax.plot(np.r_[ang, ang[:1]], np.r_[vals, vals[:1]], color=pal[0], lw=2)
+    ax.fill(np.r_[ang, ang[:1]], np.r_[vals, vals[:1]], color=pal[1], alpha=0.25)
+    ax.set_xticks(ang, labels, fontsize=8)
+    ax.set_ylim(0, 5)
+    ax.set_yticks([1, 2, 3, 4, 5], ["1", "2", "3", "4", "5"], fontsize=7, color=pal[3])
+    ax.set_title(title or "Maturity on the six actions (1-5)", fontsize=10, pad=18)
+    return ax
+
+
+def impact_effort(plan: pd.DataFrame, *, colours: Colours | None = None, ax=None, title=""):
+    """Actions and initiatives on impact x effort (1-5), from ``actions.action_plan``;
+    quick wins are the upper-left quadrant."""
+    pal = palette(colours)
+    ax = _ax(ax, size=(7, 5))
+    ax.axhline(3, color=pal[3], lw=0.8, ls="--")
+    ax.axvline(3, color=pal[3], lw=0.8, ls="--")
+    kinds = {"action": (pal[0], "o", 90), "initiative": (pal[2], "D", 60)}
+    for kind, (col, mark, size) in kinds.items():
+        d = plan[plan["kind"] == kind]
+        if len(d):
+            ax.scatter(
+                d["effort"], d["impact"], color=col, marker=mark, s=size, label=kind, zorder=3
+            )
+    for i, (_, r) in enumerate(plan.iterrows()):
+        ax.annotate(
+            r["name"],
+            (r["effort"], r["impact"]),
+            xytext=(6, 4 - 9 * (i % 3)),
+            textcoords="offset points",
+            fontsize=7,
+        )
+    for x, y, text in (
+        (1.1, 5.3, "quick wins"),
+        (3.1, 5.3, "major projects"),
+        (1.1, 0.7, "fill-ins"),
+        (3.1, 0.7, "deprioritise"),
+    ):
+        ax.text(x, y, text, fontsize=8, color=pal[3], style="italic")
+    ax.set_xlim(0.8, 5.6)
+    ax.set_ylim(0.5, 5.6)
+    ax.set_xlabel("effort (1 = days, 5 = a multi-year programme)")
+    ax.set_ylabel("impact (1-5)")
+    ax.set_title(title or "The action plan: impact against effort", fontsize=10)
+    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    sns.despine(ax=ax)
+    return ax
+
+
+def adoption_effects_chart(
+    effects: pd.DataFrame, *, outcome: str = "stays", colours: Colours | None = None, ax=None
+):
+    """Naive against adjusted effect of each programme on one outcome, with 95% intervals
+    (``AdoptionEffects.effects`` rows, concatenated over programmes)."""
+    pal = palette(colours)
+    d = effects[(effects["outcome"] == outcome) & effects["estimate"].notna()]
+    names = {
+        "naive": "naive (ever vs never)",
+        "aipw_level": "adjusted, level",
+        "dr_did": "adjusted, DR-DiD",
+    }
+    d = d[d["method"].isin(list(names))]
+    ax = _ax(ax, size=(7, 0.45 * max(len(d), 1) + 1.4))
+    y = np.arange(len(d))
+    col = d["method"].map({"naive": pal[3], "aipw_level": pal[1], "dr_did": pal[0]}).tolist()
+    lo = (d["estimate"] - d["ci_low"]).clip(lower=0).fillna(0)
+    hi = (d["ci_high"] - d["estimate"]).clip(lower=0).fillna(0)
+    ax.errorbar(d["estimate"], y, xerr=[lo, hi], fmt="none", ecolor=pal[3], capsize=3)
+    ax.scatter(d["estimate"], y, color=col, zorder=3, s=40)
+    ax.set_yticks(y, (d["treatment"] + ": " + d["method"].map(names)).tolist(), fontsize=8)
+    ratio = d["scale"].eq("ratio").all()
+    ax.axvline(1 if ratio else 0, color="black", lw=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel(("rate ratio" if ratio else "difference") + f" ({outcome})")
+    ax.set_title("Joining and what follows: raw against adjusted", fontsize=10)
+    sns.despine(ax=ax)
+    return ax
+
+
+def balance_chart(balance: pd.DataFrame, *, colours: Colours | None = None, ax=None):
+    """Standardised mean differences before and after weighting, per covariate (a "love
+    plot"); the dashed lines mark the 0.1 target."""
+    pal = palette(colours)
+    ax = _ax(ax, size=(7, 0.25 * max(len(balance), 1) + 1.4))
+    y = np.arange(len(balance))
+    ax.scatter(balance["smd_before"].abs(), y, color=pal[3], label="before weighting", s=20)
+    ax.scatter(balance["smd_after"].abs(), y, color=pal[0], label="after weighting", s=20)
+    ax.axvline(0.1, color=pal[2], ls="--", lw=1)
+    ax.set_yticks(y, balance["covariate"].tolist(), fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("|standardised mean difference|")
+    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    ax.set_title("Covariate balance, joiners against weighted non-joiners", fontsize=10)
+    sns.despine(ax=ax)
+    return ax

@@ -21,6 +21,11 @@ from rox_helpers.config import EngagementConfig
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
 HIDDEN_TAGS = {"parameters", "injected-parameters", "remove-cell", "remove"}
+#: cells tagged so are also shown in the executive summary (a scorecard, a radar, a plan)
+SUMMARY_TAG = "summary"
+#: first line of a findings block in a notebook's output: the report re-renders the block
+#: from the run's findings with the consultant's review applied
+FINDINGS_MARK = "<!-- rox:findings -->"
 
 
 def escape(text: object) -> str:
@@ -56,10 +61,77 @@ def _clean_cell(cell: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
     return cell
 
 
-def build_report_notebook(sections: list[Section], cfg: EngagementConfig) -> nbformat.NotebookNode:
-    """One notebook holding every section's visible cells, in order."""
+def _is_findings_output(out: nbformat.NotebookNode) -> bool:
+    md = out.get("data", {}).get("text/markdown", "")
+    md = "".join(md) if isinstance(md, list) else md
+    return out.get("output_type") in ("display_data", "execute_result") and md.startswith(
+        FINDINGS_MARK
+    )
+
+
+def _html_output(markdown: str) -> nbformat.NotebookNode:
+    """A display output holding ``markdown`` rendered to HTML here: nbconvert's image
+    embedding re-parses each inline HTML tag of a Markdown output on its own and empties
+    ``<span>...</span>``, so findings (with their id and edit badges) go in as HTML."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return nbformat.v4.new_output(
+        "display_data", data={"text/html": markdown2html_mistune(markdown)}
+    )
+
+
+def _summary_cells(sections: list[Section], findings: dict[str, list[dict]] | None) -> list:
+    """The executive summary: every step's headlines (reviewed), then the cells the
+    notebooks tagged ``summary`` (the scorecard, the radar, the plan, the business case)."""
+    cells = [nbformat.v4.new_markdown_cell('<a id="summary"></a>\n\n## Executive summary')]
+    if findings:
+        lines = []
+        for sec in sections:
+            for f in findings.get(sec.step, []):
+                if f.get("confidence") == "low":
+                    continue
+                lines.append(
+                    f"- **{escape(f['headline'])}** "
+                    f'<span class="rox-fid">{escape(f["id"])}</span>'
+                    + (' <span class="rox-edited">edited</span>' if f.get("edited") else "")
+                )
+        if lines:
+            cell = nbformat.v4.new_code_cell("")
+            cell.outputs = [
+                _html_output(
+                    "What the evidence says (findings of medium or high confidence; the "
+                    "detail, the bases and the caveats follow in each section):\n\n"
+                    + "\n".join(lines)
+                )
+            ]
+            cells.append(cell)
+    for sec in sections:
+        if sec.error or sec.notebook is None or not sec.notebook.is_file():
+            continue
+        for cell in nbformat.read(sec.notebook, as_version=4).cells:
+            if SUMMARY_TAG in cell.get("metadata", {}).get("tags", []):
+                c = _clean_cell(cell)
+                if c is not None:
+                    c.metadata["tags"] = [t for t in c.metadata.get("tags", []) if t != SUMMARY_TAG]
+                    cells.append(c)
+    return cells
+
+
+def build_report_notebook(
+    sections: list[Section],
+    cfg: EngagementConfig,
+    findings: dict[str, list[dict]] | None = None,
+) -> nbformat.NotebookNode:
+    """One notebook holding every section's visible cells, in order.
+
+    With ``findings`` (reviewed, by step: :func:`rox_helpers.review.apply_review`), an
+    executive summary comes first and each notebook's findings block is re-rendered from
+    them, so the consultant's edits reach the report.
+    """
     nb = nbformat.v4.new_notebook()
     nb.metadata["title"] = f"{cfg.client.name} - Return on Experience"
+    if findings is not None:
+        nb.cells.extend(_summary_cells(sections, findings))
     for sec in sections:
         nb.cells.append(nbformat.v4.new_markdown_cell(f'<a id="{escape(sec.anchor)}"></a>'))
         if sec.error or sec.notebook is None or not sec.notebook.is_file():
@@ -76,8 +148,16 @@ def build_report_notebook(sections: list[Section], cfg: EngagementConfig) -> nbf
         src = nbformat.read(sec.notebook, as_version=4)
         for cell in src.cells:
             kept = _clean_cell(cell)
-            if kept is not None:
-                nb.cells.append(kept)
+            if kept is None:
+                continue
+            if findings is not None and kept.cell_type == "code":
+                kept.outputs = [
+                    _html_output(reviewed_findings_markdown(findings.get(sec.step, [])))
+                    if _is_findings_output(out)
+                    else out
+                    for out in kept.outputs
+                ]
+            nb.cells.append(kept)
     return nb
 
 
@@ -88,9 +168,18 @@ def render_report(
     *,
     slug: str,
     run_id: str,
+    findings: dict[str, list[dict]] | None = None,
+    approval: dict | None = None,
+    hidden: int = 0,
 ) -> Path:
-    """Render ``sections`` to a self-contained ``report.html``; return its path."""
-    nb = build_report_notebook(sections, cfg)
+    """Render ``sections`` to a self-contained ``report.html``; return its path.
+
+    ``findings`` (reviewed) adds the executive summary and the reviewed findings;
+    ``approval`` (:func:`rox_helpers.review.approval_state`) marks the report DRAFT on every
+    page, or approved; ``hidden`` counts the findings the reviewer hid.
+    """
+    nb = build_report_notebook(sections, cfg, findings)
+    approval = approval or {"draft": True, "text": "DRAFT - not yet approved"}
     c = Config()
     c.HTMLExporter.exclude_input = True
     c.HTMLExporter.exclude_input_prompt = True
@@ -110,7 +199,15 @@ def render_report(
             "run_id": run_id,
             "slug": slug,
             "version": __version__,
-            "sections": [{"anchor": s.anchor, "title": s.title} for s in sections],
+            "sections": (
+                [{"anchor": "summary", "title": "Executive summary"}]
+                if findings is not None
+                else []
+            )
+            + [{"anchor": s.anchor, "title": s.title} for s in sections],
+            "draft": bool(approval["draft"]),
+            "approval": approval["text"],
+            "hidden": hidden,
         }
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
@@ -145,9 +242,36 @@ def show_table(df, *, columns: dict[str, str] | None = None):
     return HTML(d.to_html(index=False, escape=True, classes="rox-table", border=0))
 
 
+def reviewed_findings_markdown(findings: list[dict]) -> str:
+    """Reviewed findings (dicts with ``id``, ``edited``, ``comment``) as escaped Markdown,
+    each with its id (what review.yml refers to) and the consultant's marks."""
+    parts = [FINDINGS_MARK]
+    for f in findings:
+        edited = f.get("edited") or []
+        badge = ' <span class="rox-edited">edited</span>' if edited else ""
+        lines = [
+            f'**{escape(f["headline"])}** <span class="rox-fid">{escape(f["id"])}</span>{badge}',
+            "",
+        ]
+        lines += [f"- {escape(e)}" for e in f.get("evidence", [])]
+        if f.get("so_what"):
+            lines += [
+                "",
+                f"*What it means:* {escape(f['so_what'])} "
+                f"(confidence: {escape(f.get('confidence', ''))})",
+            ]
+        if f.get("comment"):
+            lines += ["", f"> *Consultant's note:* {escape(f['comment'])}"]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
 def findings_markdown(findings) -> str:
-    """Findings as escaped Markdown: headline, evidence bullets, so-what and confidence."""
-    parts = []
+    """Findings as escaped Markdown: headline, evidence bullets, so-what and confidence.
+
+    Starts with :data:`FINDINGS_MARK`, so the report can re-render the block from the run's
+    findings with the review applied."""
+    parts = [FINDINGS_MARK]
     for f in findings:
         lines = [f"**{escape(f.headline)}**", ""]
         lines += [f"- {escape(e)}" for e in f.evidence]

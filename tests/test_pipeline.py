@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import make_tiny, write_notebook
 from rox_helpers.cli import app
-from rox_helpers.errors import NotebookRunError
+from rox_helpers.errors import NotebookRunError, RoxError
 from rox_helpers.pipeline import Step, raise_for_failures, run_engagement
 
 runner = CliRunner()
@@ -175,3 +175,106 @@ def test_cli_new_from_data_then_validate_on_unseen_files(tmp_path):
     assert "Traceback" not in val.output
     assert "cx_survey" in val.output
     assert "survey_results_2026.csv" in val.output
+
+
+# ------------------------------------------------------------------ the dependency graph
+def _dag(folder: Path, *, broken: bool) -> tuple[Step, ...]:
+    """A -> (B, D); B -> C. Each step writes a line to its own artifact file."""
+    folder.mkdir(exist_ok=True)
+    mark = "from pathlib import Path\nPath(RUN_DIR, 'artifacts', '{}.txt').write_text('{}')"
+    write_notebook(folder / "a.ipynb", mark.format("a", "a"))
+    body = "raise ValueError('planted failure in B')" if broken else mark.format("b", "b")
+    write_notebook(folder / "b.ipynb", body)
+    write_notebook(
+        folder / "c.ipynb",
+        "from pathlib import Path\nb = Path(RUN_DIR, 'artifacts', 'b.txt').read_text()\n"
+        + mark.format("c", "c"),
+    )
+    write_notebook(folder / "d.ipynb", mark.format("d", "d"))
+    return (
+        Step("A", "a.ipynb", "Step A"),
+        Step("B", "b.ipynb", "Step B", needs=("A",)),
+        Step("C", "c.ipynb", "Step C", needs=("B",)),
+        Step("D", "d.ipynb", "Step D", needs=("A",)),
+    )
+
+
+def _events():
+    log: list[tuple[str, str]] = []
+    return log, lambda event, step, secs: log.append((event, step.id))
+
+
+def test_independent_steps_run_in_parallel_and_the_report_keeps_the_order(tiny, tmp_path):
+    steps = _dag(tmp_path / "nb", broken=False)
+    log, on_event = _events()
+    r = run_engagement(tiny, notebooks_dir=tmp_path / "nb", steps=steps, jobs=2, on_event=on_event)
+    assert r.status == "ok"
+    # B and D both depend only on A: both start before either finishes
+    starts = [i for i, e in enumerate(log) if e in (("start", "B"), ("start", "D"))]
+    first_done = min(i for i, e in enumerate(log) if e in (("done", "B"), ("done", "D")))
+    assert len(starts) == 2 and max(starts) < first_done
+    assert log.index(("done", "A")) < min(starts)
+    assert log.index(("done", "B")) < log.index(("start", "C"))
+    manifest = json.loads(r.manifest.read_text())
+    assert manifest["jobs"] == 2 and list(manifest["steps"]) == ["A", "B", "C", "D"]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", s["fingerprint"]) for s in manifest["steps"].values())
+    html = r.report.read_text()
+    assert html.index("Step A") < html.index("Step B") < html.index("Step C") < html.index("Step D")
+    assert (r.run_dir / "logs" / "C.log").is_file()
+
+
+def test_a_failure_blocks_only_what_needs_it_and_resume_completes_the_run(tiny, tmp_path):
+    steps = _dag(tmp_path / "nb", broken=True)
+    _log, on_event = _events()
+    r = run_engagement(tiny, notebooks_dir=tmp_path / "nb", steps=steps, jobs=2, on_event=on_event)
+    assert r.status == "failed" and [f.notebook for f in r.failures] == ["b.ipynb"]
+    st = {k: v["status"] for k, v in json.loads(r.manifest.read_text())["steps"].items()}
+    assert st == {"A": "ok", "B": "failed", "C": "skipped", "D": "ok"}
+    html = r.report.read_text()
+    assert "planted failure in B" in html and "needs failed step(s) B" in html
+    # fix B, resume the same run: A and D are kept, B and C are executed
+    _dag(tmp_path / "nb", broken=False)
+    log2, on_event2 = _events()
+    r2 = run_engagement(
+        tiny, notebooks_dir=tmp_path / "nb", steps=steps, resume=r.run_dir, on_event=on_event2
+    )
+    assert r2.run_dir == r.run_dir and r2.status == "ok"
+    assert sorted(log2) == sorted(
+        [("kept", "A"), ("kept", "D"), ("start", "B"), ("done", "B"), ("start", "C"), ("done", "C")]
+    )
+    assert (r.run_dir / "artifacts" / "c.txt").read_text() == "c"
+    # a changed notebook re-runs itself and everything downstream of it, nothing else
+    write_notebook(tmp_path / "nb" / "b.ipynb", "x = 2  # edited")
+    (tmp_path / "nb" / "c.ipynb").write_text((tmp_path / "nb" / "c.ipynb").read_text())
+    log3, on_event3 = _events()
+    r3 = run_engagement(
+        tiny, notebooks_dir=tmp_path / "nb", steps=steps, resume=r.run_dir, on_event=on_event3
+    )
+    assert {s for e, s in log3 if e == "kept"} == {"A", "D"}
+    assert {s for e, s in log3 if e == "done"} == {"B", "C"}
+    assert r3.status == "ok"
+
+
+def test_only_runs_a_step_and_what_it_needs(tiny, tmp_path):
+    steps = _dag(tmp_path / "nb", broken=False)
+    log, on_event = _events()
+    r = run_engagement(tiny, notebooks_dir=tmp_path / "nb", steps=steps, only=["C"], jobs=1,
+                       on_event=on_event)  # fmt: skip
+    assert [s for e, s in log if e == "done"] == ["A", "B", "C"]
+    assert list(json.loads(r.manifest.read_text())["steps"]) == ["A", "B", "C"]
+    with pytest.raises(RoxError, match="no step 'Z'"):
+        run_engagement(tiny, notebooks_dir=tmp_path / "nb", steps=steps, only=["Z"])
+
+
+def test_resume_needs_a_run_folder(tiny, tmp_path):
+    steps = _dag(tmp_path / "nb", broken=False)
+    with pytest.raises(RoxError, match="not a run"):
+        run_engagement(tiny, notebooks_dir=tmp_path / "nb", steps=steps, resume=tmp_path)
+
+
+def test_cli_run_only_and_jobs(tiny):
+    res = runner.invoke(app, ["run", str(tiny), "--only", "00", "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert "00" in res.output and "(1/1)" in res.output
+    bad = runner.invoke(app, ["run", str(tiny), "--only", "42"])
+    assert bad.exit_code != 0 and "no step '42'" in bad.output
