@@ -44,9 +44,11 @@ it reaches. The change is carried down the chain the earlier notebooks estimated
    0-10 recommend score per rating point, per ``driver_groups`` group (trip purpose: the
    same attribute matters differently on business and leisure trips), averaged with the
    survey-weighted group mix of the reached customers' responses;
-3. **loyalty model** (:func:`rox_helpers.loyalty.loyalty_by_rating`): the hazard ratio of
-   the next stay per recommend point (``first_return``), closest to the effect of a lasting
-   change on the return rate; the reached customers' stay rate is multiplied by
+3. **loyalty model** (:func:`rox_helpers.loyalty.return_rate_within`): the rate ratio of the
+   next stay per recommend point within guests (each guest who answered more than once
+   compared with themselves), the effect of a lasting change on a guest's own return rate
+   (comparing guests with each other attenuates it through their unobserved propensity to
+   travel); the reached customers' stay rate is multiplied by
    ``exp(beta * change in recommend score)``;
 4. **CLV model**: their expected stays and spend over the horizon (BG/NBD and Gamma-Gamma),
    so the extra stays, revenue, margin and 12-month retention follow.
@@ -1083,7 +1085,7 @@ def scenario_basis(
     seed : int, optional
         Seed of the Monte Carlo draws (``config.seed`` by default).
     """
-    from rox_helpers.loyalty import loyalty_by_rating
+    from rox_helpers.loyalty import return_rate_within
 
     seed = config.seed if seed is None else seed
     n_draws = config.value.n_draws
@@ -1185,8 +1187,10 @@ def scenario_basis(
     nps_point = sum(per_unit[c][0] * coef[c] for c in cols)
     nps_draws = sum(per_unit[c][1] * coef_draws[c] for c in cols)
 
-    # 3. loyalty: log stay-rate ratio per recommend point (hazard of the next stay)
-    lr = loyalty_by_rating(followup, [outcome], horizon=12, outcomes=("first_return",))
+    # 3. loyalty: log stay-rate ratio per recommend point, within guests (a lasting
+    # improvement acts on each guest's own return rate; comparing guests with each other
+    # attenuates it through their unobserved propensity to travel)
+    lr = return_rate_within(followup, outcome, horizon=12)
     r = lr.iloc[0]
     if not np.isfinite(r.get("ratio", np.nan)):
         raise RoxError(
@@ -1201,7 +1205,7 @@ def scenario_basis(
     chain_rows.append(
         {
             "step": "3 loyalty",
-            "link": "stay-rate ratio per recommend point (next-stay hazard)",
+            "link": "stay-rate ratio per recommend point (within guests)",
             "estimate": float(r["ratio"]),
             "ci_low": float(r["ratio_ci_low"]),
             "ci_high": float(r["ratio_ci_high"]),

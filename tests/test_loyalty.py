@@ -367,3 +367,33 @@ def test_same_inputs_same_numbers(loaded, fu, groups6):
 def test_active_guests(loaded, fu):
     n = loyalty.active_guests(loaded.interactions)
     assert fu["customer_id"].nunique() * 0.5 < n <= len(loaded.tables["customers"])
+
+
+def test_return_rate_within_guests_recovers_the_structural_rate(fu, truth):
+    """Comparing each repeat answerer with themselves removes their propensity to travel:
+    the within-guest rate ratio per recommend point covers the generator's exp(0.06), where
+    the between-guest next-stay hazard is pulled towards 1."""
+    within = loyalty.return_rate_within(fu).iloc[0]
+    true = np.exp(truth["causal_model"]["returns"]["log_rate_per_nps_point"])
+    assert within["ratio_ci_low"] <= true <= within["ratio_ci_high"]
+    between = loyalty.loyalty_by_rating(fu, ["nps"], horizon=12, outcomes=("first_return",))
+    assert between.iloc[0]["ratio"] < within["ratio"]
+    assert within["n_people"] < fu["customer_id"].nunique() / 2  # repeat answerers only
+
+
+def test_conditional_poisson_equals_poisson_with_guest_dummies():
+    """The profiled (conditional) likelihood gives the Poisson MLE with one dummy per group."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(4)
+    g = np.repeat(np.arange(60), rng.integers(2, 6, 60))
+    x = np.column_stack([rng.normal(size=len(g)), rng.integers(0, 2, len(g))]).astype(float)
+    log_e = np.log(rng.uniform(0.5, 3, len(g)))
+    y = rng.poisson(np.exp(log_e + 0.4 * x[:, 0] - 0.3 * x[:, 1] + rng.normal(0, 1, 60)[g]))
+    b, cov, _ = loyalty._conditional_poisson(y.astype(float), log_e, x, g)
+    dummies = pd.get_dummies(pd.Series(g).astype(str), dtype=float).to_numpy()
+    keep = pd.Series(y).groupby(g).transform("sum").to_numpy() > 0
+    ref = sm.GLM(y[keep], np.column_stack([x, dummies])[keep], family=sm.families.Poisson(),
+                 offset=log_e[keep]).fit(tol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(b, ref.params[:2], rtol=1e-7)
+    assert np.all(np.diag(cov) > 0)

@@ -314,14 +314,6 @@ def test_mobile_checkin_recommend_score_agrees_with_the_generator(case, mobile_t
     assert b.n_customers > 1000 and b.n_customers <= b.n_all_customers
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known conservative loyalty link: the next-stay hazard ratio per recommend point "
-    "(loyalty.loyalty_by_rating, first_return) is about 1.045 (95% CI to 1.060) on the "
-    "generator-1.2 sample against the structural exp(0.06) = 1.062 (frailty, the generator's "
-    "monthly update of the latest score; see test_loyalty), so the uplift interval "
-    "(about +0.8% to +1.9%) falls just short of the true +2.0%",
-)
 def test_mobile_checkin_uplift_agrees_with_the_generator(case, mobile_truth):
     """The whole chain (linkage -> drivers -> loyalty): the predicted stay-rate uplift of the
     app users covers the steady-state uplift of the generator's causal model."""
