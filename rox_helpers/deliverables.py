@@ -376,23 +376,28 @@ class _Deck:
         paragraphs: list[str],
         *,
         size: int = 14,
+        min_size: int | None = None,
         bold: bool = False,
         colour: str | None = None,
         align: str = "left",
         bullets: bool = False,
     ):
+        """A text box; with ``min_size`` the font shrinks (down to it) until the text fits
+        the box (estimated here: PowerPoint's own autofit only acts when text is edited)."""
         from pptx.dml.color import RGBColor
         from pptx.enum.text import MSO_AUTO_SIZE, PP_ALIGN
         from pptx.util import Pt
 
+        texts = [("• " if bullets else "") + clean_text(p, limit=600) for p in paragraphs]
+        size = _fit_size(texts, int(width), int(height), size, min_size or size)
         box = slide.shapes.add_textbox(int(left), int(top), int(width), int(height))
         tf = box.text_frame
         tf.word_wrap = True
         tf.auto_size = MSO_AUTO_SIZE.TEXT_TO_FIT_SHAPE
-        for i, para in enumerate(paragraphs):
+        for i, text in enumerate(texts):
             p = tf.paragraphs[0] if i == 0 else tf.add_paragraph()
             run = p.add_run()
-            run.text = ("• " if bullets else "") + clean_text(para, limit=600)
+            run.text = text
             run.font.size = Pt(size)
             run.font.bold = bold
             if colour == "draft":
@@ -436,6 +441,19 @@ class _Deck:
                 for p in tbl.cell(i, j).text_frame.paragraphs:
                     for r in p.runs:
                         r.font.size = Pt(11)
+
+
+def _fit_size(texts: list[str], width: int, height: int, size: int, min_size: int) -> int:
+    """The largest font size from ``size`` down to ``min_size`` at which ``texts`` (one
+    paragraph each) fit a box of ``width`` x ``height`` EMU: about half an em per
+    character, 1.2 lines of leading, 6 pt after each paragraph, 0.1 in insets."""
+    w_pt, h_pt = (width - 182880) / 12700, (height - 91440) / 12700
+    for pt in range(size, min_size - 1, -1):
+        per_line = max(1, int(w_pt / (0.5 * pt)))
+        lines = sum(max(1, -(-len(t) // per_line)) for t in texts)
+        if lines * pt * 1.2 + 6 * len(texts) <= h_pt:
+            return pt
+    return min_size
 
 
 def _colours(cfg: EngagementConfig) -> dict[str, str]:
@@ -537,7 +555,7 @@ def render_deck(
         s = deck.slide(title)
         body = [clean_text(x, limit=260) for x in page]
         deck.text(s, Inches(0.6), Inches(1.6), W - Inches(1.2), H - Inches(2.3), body,
-                  size=16, bullets=True)  # fmt: skip
+                  size=16, min_size=11, bullets=True)  # fmt: skip
 
     # 3. one slide per key finding, with its chart and its so-what
     charts = run_charts(run_dir)
@@ -556,16 +574,16 @@ def render_deck(
         so_what = clean_text(f.get("so_what") or "", limit=400)
         deck.text(s, text_left, top, text_w, Inches(0.4), ["What it means"], size=14,
                   bold=True, colour="secondary")  # fmt: skip
-        deck.text(s, text_left, top + Inches(0.45), text_w, Inches(1.5), [so_what or "-"],
-                  size=15)  # fmt: skip
-        evidence = [clean_text(e, limit=220) for e in (f.get("evidence") or [])[:5]]
+        deck.text(s, text_left, top + Inches(0.45), text_w, Inches(1.55), [so_what or "-"],
+                  size=15, min_size=10)  # fmt: skip
+        evidence = [clean_text(e, limit=200) for e in (f.get("evidence") or [])[:5]]
         meta = f"Confidence: {f.get('confidence', '')} · finding {f.get('id') or f['step']}"
         if f.get("edited"):
             meta += " · edited in review"
         if f.get("comment"):
             evidence.append(f"Consultant's note: {clean_text(f['comment'], limit=300)}")
         deck.text(s, text_left, top + Inches(2.1), text_w, avail_h - Inches(2.1),
-                  [*evidence, meta], size=11, bullets=False, colour="neutral")  # fmt: skip
+                  [*evidence, meta], size=12, min_size=8, colour="neutral")  # fmt: skip
 
     # 4. the action plan and 5. the business case, when the run has them
     for name, title, cols in (
@@ -602,10 +620,12 @@ def render_deck(
 # ======================================================================================
 #: canonical input tables and per-customer features: row-level, never exported
 ROW_LEVEL_TABLES = frozenset({*SETUP_TABLES, "customer_features"})
-#: a column of these makes a table row-level (one row per person, response or edge)
+#: a column of these makes a table row-level (one row per person or response); the peer
+#: network's ``source``/``target`` are caught as pseudonymised ids (the linkage model's
+#: element graph has the same column names and is a summary)
 IDENTIFIER_COLUMNS = frozenset(
-    {"customer_id", "employee_id", "response_id", "respondent_id", "referred_by", "source",
-     "target", "email", "phone", "name_hash"}
+    {"customer_id", "employee_id", "response_id", "respondent_id", "referred_by", "email",
+     "phone", "name_hash"}
 )  # fmt: skip
 #: pseudonymised identifiers (``privacy.pseudonymise``: prefix + 16 hex characters)
 PSEUDONYM_RE = re.compile(r"^[A-Za-z]{0,3}-?[0-9a-f]{16}$")
@@ -621,19 +641,27 @@ def is_aggregate_table(name: str, df: pd.DataFrame) -> tuple[bool, str]:
     holds pseudonymised identifiers in any text column, or has more than
     :data:`MAX_APPENDIX_ROWS` rows.
     """
-    if name in ROW_LEVEL_TABLES:
-        return False, "row-level input table"
-    ids = sorted(IDENTIFIER_COLUMNS & {str(c).lower() for c in df.columns})
-    if ids:
-        return False, f"identifier column(s) {', '.join(ids)}"
+    ok, why = _table_rule(name, list(df.columns), len(df))
+    if not ok:
+        return ok, why
     for col in df.columns:
         s = df[col]
         if s.dtype == object or pd.api.types.is_string_dtype(s):
-            vals = s.dropna().astype(str).head(200)
-            if len(vals) and vals.str.fullmatch(PSEUDONYM_RE).mean() > 0.5:
+            vals = s.dropna().astype(str)
+            if vals.str.fullmatch(PSEUDONYM_RE).any():
                 return False, f"pseudonymised identifiers in column {col}"
-    if len(df) > MAX_APPENDIX_ROWS:
-        return False, f"{len(df):,} rows (more than {MAX_APPENDIX_ROWS:,})"
+    return True, ""
+
+
+def _table_rule(name: str, columns: list, n_rows: int) -> tuple[bool, str]:
+    """The checks that need only a table's name, columns and length (its parquet footer)."""
+    if name in ROW_LEVEL_TABLES:
+        return False, "row-level input table"
+    ids = sorted(IDENTIFIER_COLUMNS & {str(c).lower() for c in columns})
+    if ids:
+        return False, f"identifier column(s) {', '.join(ids)}"
+    if n_rows > MAX_APPENDIX_ROWS:
+        return False, f"{n_rows:,} rows (more than {MAX_APPENDIX_ROWS:,})"
     return True, ""
 
 
@@ -715,6 +743,7 @@ def render_appendix(
     header row frozen and filtered, numbers formatted and kept as numbers, text
     neutralised (:func:`neutralise`). The contents sheet carries the approval state
     (``approval``, else worked out as :func:`review_state` does)."""
+    import pyarrow.parquet as pq
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -747,6 +776,13 @@ def render_appendix(
     for path in sorted((run_dir / "artifacts" / "tables").glob("*.parquet")):
         name = path.stem
         try:
+            # name, columns and length from the footer first: a customer table or a log
+            # of millions of rows is never loaded
+            meta = pq.ParquetFile(path).metadata
+            ok, why = _table_rule(name, list(meta.schema.names), meta.num_rows)
+            if not ok:
+                withheld.append(f"{name} ({why})")
+                continue
             df = pd.read_parquet(path)
         except Exception as exc:
             withheld.append(f"{name} (unreadable: {clean_text(exc, limit=120)})")

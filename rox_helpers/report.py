@@ -21,8 +21,11 @@ from rox_helpers.config import EngagementConfig
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
 HIDDEN_TAGS = {"parameters", "injected-parameters", "remove-cell", "remove"}
-#: cells tagged so are also shown in the executive summary (a scorecard, a radar, a plan)
+#: the charts of cells tagged so are also shown in the executive summary (the scorecard, the
+#: six-action radar, the plan, the business case)
 SUMMARY_TAG = "summary"
+#: findings per step in the executive summary (high confidence first, then medium)
+SUMMARY_PER_STEP = 2
 #: first line of a findings block in a notebook's output: the report re-renders the block
 #: from the run's findings with the consultant's review applied
 FINDINGS_MARK = "<!-- rox:findings -->"
@@ -86,10 +89,13 @@ def _summary_cells(sections: list[Section], findings: dict[str, list[dict]] | No
     cells = [nbformat.v4.new_markdown_cell('<a id="summary"></a>\n\n## Executive summary')]
     if findings:
         lines = []
+        rank = {"high": 0, "medium": 1}
         for sec in sections:
-            for f in findings.get(sec.step, []):
-                if f.get("confidence") == "low":
-                    continue
+            top = sorted(
+                (f for f in findings.get(sec.step, []) if f.get("confidence") in rank),
+                key=lambda f: rank[f["confidence"]],
+            )[:SUMMARY_PER_STEP]
+            for f in top:
                 lines.append(
                     f"- **{escape(f['headline'])}** "
                     f'<span class="rox-fid">{escape(f["id"])}</span>'
@@ -99,8 +105,8 @@ def _summary_cells(sections: list[Section], findings: dict[str, list[dict]] | No
             cell = nbformat.v4.new_code_cell("")
             cell.outputs = [
                 _html_output(
-                    "What the evidence says (findings of medium or high confidence; the "
-                    "detail, the bases and the caveats follow in each section):\n\n"
+                    "What the evidence says (the strongest findings of each step; every "
+                    "finding, with its base, interval and caveats, follows in its section):\n\n"
                     + "\n".join(lines)
                 )
             ]
@@ -111,9 +117,12 @@ def _summary_cells(sections: list[Section], findings: dict[str, list[dict]] | No
         for cell in nbformat.read(sec.notebook, as_version=4).cells:
             if SUMMARY_TAG in cell.get("metadata", {}).get("tags", []):
                 c = _clean_cell(cell)
-                if c is not None:
+                if c is not None and c.cell_type == "code":
+                    # the charts only: the tables stay in their section
+                    c.outputs = [o for o in c.outputs if "image/png" in o.get("data", {})]
                     c.metadata["tags"] = [t for t in c.metadata.get("tags", []) if t != SUMMARY_TAG]
-                    cells.append(c)
+                    if c.outputs:
+                        cells.append(c)
     return cells
 
 
@@ -158,6 +167,10 @@ def build_report_notebook(
                     for out in kept.outputs
                 ]
             nb.cells.append(kept)
+    # one id per cell, in order: copies (the summary) and different notebooks would clash,
+    # and nbconvert would replace the clashes with random ids, changing the report's text
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"rox-{i:04d}"
     return nb
 
 

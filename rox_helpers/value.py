@@ -1638,8 +1638,9 @@ def value_findings(
             out.append(
                 Finding(
                     step,
-                    f"{top['segment']} guests are worth {_money(top['clv'], currency)} each over "
-                    f"{horizon_years} years, {top['clv'] / tot['clv']:.1f}x the average guest.",
+                    f"The {top['segment']} segment is worth {_money(top['clv'], currency)} per "
+                    f"guest over {horizon_years} years, {top['clv'] / tot['clv']:.1f}x the "
+                    "average guest",
                     [
                         f"{r.segment}: {_money(r.clv, currency)} per guest (95% CI "
                         f"{_money(r.ci_low, currency)} to {_money(r.ci_high, currency)}), "

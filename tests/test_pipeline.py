@@ -278,3 +278,37 @@ def test_cli_run_only_and_jobs(tiny):
     assert "00" in res.output and "(1/1)" in res.output
     bad = runner.invoke(app, ["run", str(tiny), "--only", "42"])
     assert bad.exit_code != 0 and "no step '42'" in bad.output
+
+
+def _run_fingerprint(run_dir: Path) -> dict[str, str]:
+    """Every artifact table (as CSV), every findings file, and the report's text with the
+    run's own name and time taken out."""
+    import pandas as pd
+
+    out = {}
+    for p in sorted((run_dir / "artifacts").rglob("*")):
+        if p.suffix == ".parquet":
+            out[str(p.relative_to(run_dir))] = pd.read_parquet(p).to_csv()
+        elif p.suffix == ".json":
+            out[str(p.relative_to(run_dir))] = p.read_text()
+    html = (run_dir / "report.html").read_text()
+    out["report.html"] = html.replace(run_dir.name, "<run>")
+    return out
+
+
+@pytest.mark.slow
+def test_same_inputs_same_results_whatever_the_jobs_and_blas_threads(tmp_path, monkeypatch):
+    """One step at a time with one BLAS thread, and two at a time with two: the same tables,
+    findings and report text."""
+    root = make_tiny(tmp_path / "tiny")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    a = run_engagement(root, jobs=1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    b = run_engagement(root, jobs=2)
+    assert a.status == b.status == "ok"
+    fa, fb = _run_fingerprint(a.run_dir), _run_fingerprint(b.run_dir)
+    assert fa.keys() == fb.keys() and len(fa) > 10
+    for k in fa:
+        assert fa[k] == fb[k], k

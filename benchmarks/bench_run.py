@@ -1,0 +1,104 @@
+"""Benchmark ``rox run`` on the sample engagement against the same analyses in one process.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_run.py            # both figures, --jobs = cores
+    .venv/bin/python benchmarks/bench_run.py --jobs 2
+
+(a) ``rox run``: the whole pipeline (papermill, one kernel per notebook, independent steps
+    in parallel, the report and the deliverables), wall time and the time of each step.
+(b) plain Python: the code cells of the same notebooks, in the pipeline's order, executed
+    one after another in this one process (no kernels, no papermill, no report), with the
+    same parameters, into a fresh run folder.
+
+Targets (issue 9): (a) under 40 s on 2 cores, and (a) no more than 1.5 times (b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "engagements" / "sample"
+
+
+def plain_python(engagement: Path) -> tuple[float, dict[str, float]]:
+    """Run every notebook's code cells in this process; return (total, per step) seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import nbformat
+
+    from rox_helpers.artifacts import new_run_dir
+    from rox_helpers.pipeline import NOTEBOOKS_DIR, STEPS
+
+    run_dir = new_run_dir(engagement, label="bench-plain")
+    times: dict[str, float] = {}
+    t_all = time.perf_counter()
+    for step in STEPS:
+        nb = nbformat.read(NOTEBOOKS_DIR / step.notebook, as_version=4)
+        ns: dict[str, object] = {"__name__": f"step_{step.id}"}
+        t0 = time.perf_counter()
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            src = cell.source
+            if "parameters" in cell.metadata.get("tags", []):
+                src += f"\nENGAGEMENT = {str(engagement)!r}\nRUN_DIR = {str(run_dir)!r}"
+            # IPython magics are not Python; the notebooks use none, but be safe
+            src = "\n".join(line for line in src.splitlines() if not line.lstrip().startswith("%"))
+            exec(compile(src, f"{step.notebook}", "exec"), ns)
+        times[step.id] = time.perf_counter() - t0
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+    return time.perf_counter() - t_all, times
+
+
+def rox_run(engagement: Path, jobs: int | None) -> tuple[float, dict]:
+    from rox_helpers.pipeline import run_engagement
+
+    t0 = time.perf_counter()
+    result = run_engagement(engagement, jobs=jobs)
+    wall = time.perf_counter() - t0
+    manifest = json.loads(result.manifest.read_text())
+    if result.status != "ok":
+        print(f"  run status: {result.status}: {[f.notebook for f in result.failures]}")
+    return wall, manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--jobs", type=int, default=None, help="parallel steps (default: cores)")
+    p.add_argument("--skip-plain", action="store_true", help="only time rox run")
+    args = p.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    from rox_helpers.sample import ensure_sample_data
+
+    ensure_sample_data(SAMPLE)
+    cores = os.cpu_count()
+    wall, manifest = rox_run(SAMPLE, args.jobs)
+    steps = {k: v.get("seconds") for k, v in manifest["steps"].items()}
+    print(f"(a) rox run on the sample, {manifest['jobs']} jobs on {cores} cores: {wall:.1f} s wall")
+    print("    steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(steps.items())))
+    print(f"    target under 40 s: {'met' if wall < 40 else 'NOT met'}")
+    if args.skip_plain:
+        return 0
+    plain, per = plain_python(SAMPLE)
+    print(f"(b) the same notebooks' code in one plain Python process: {plain:.1f} s")
+    print("    steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in per.items()))
+    ratio = wall / plain
+    print(
+        f"    rox run / plain = {ratio:.2f} (target <= 1.5: {'met' if ratio <= 1.5 else 'NOT met'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
