@@ -33,7 +33,7 @@ sample: install
 demo: sample
 	@$(ROX) run $(SAMPLE) | tee $(VENV)/.last-run.log
 	@echo ""
-	@echo "Report: $$(ls -td $(SAMPLE)/runs/*/ | head -1)report.html"
+	@echo "Report: $$(ls -td $(SAMPLE)/runs/*/ | head -1)report.html (deck.pptx, appendix.xlsx and report.pdf beside it)"
 
 lint: install
 	$(VENV)/bin/ruff check .

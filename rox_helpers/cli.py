@@ -210,6 +210,21 @@ def run(
         _fail(exc)
         return
     console.print(f"[bold green]Report:[/] {result.report}")
+    _print_outputs(result.run_dir)
+
+
+def _print_outputs(run_dir: Path) -> None:
+    """The deliverables beside the report (deck, appendix, PDF), or why one is missing."""
+    import json
+
+    outputs = json.loads((run_dir / "manifest.json").read_text()).get("outputs", {})
+    for name, out in outputs.items():
+        if name == "report":
+            continue
+        if isinstance(out, dict):
+            console.print(f"[yellow]{name.capitalize()} not made:[/] {out.get('error', '')}")
+        else:
+            console.print(f"{name.capitalize()}: {run_dir / out}")
 
 
 @app.command()
@@ -227,6 +242,7 @@ def render(
         return
     _review_summary(run_dir)
     console.print(f"[bold green]Report:[/] {report}")
+    _print_outputs(run_dir)
 
 
 @app.command()
