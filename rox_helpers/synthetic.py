@@ -136,7 +136,7 @@ __all__ = [
     "generate_sample",
 ]
 
-GENERATOR_VERSION = "1.2"
+GENERATOR_VERSION = "1.3"
 
 # --------------------------------------------------------------------------------------------
 # Vocabulary
@@ -707,6 +707,10 @@ def generate_sample(
         "realised": round(float(cust.consent_analytics.mean()), 6),
     }
     truth["uplift"] = _uplift_truth(trips, cust, cal)
+    for name in ("community", "app"):
+        truth["uplift"][name].update(
+            _adoption_total_effect(seed, name, cust, hotels, staff, cal, scale)
+        )
     truth["linkage"] = _linkage_truth(staff, trips, cal)
     truth["survey"] = {
         "planted_pii": pii,
@@ -1466,7 +1470,10 @@ def _simulate_trips(
     staff: _Staff,
     cal: _Calendar,
     scale: float,
+    rates: list[np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
+    """Simulate the trips month by month; ``rates``, if given, receives each month's expected
+    trip counts per customer (the Poisson means), which use no random draw of their own."""
     n = len(cust.base)
     last_nps = np.full(n, NPS_REF)
     room_p = hotels.rooms / hotels.rooms.sum()
@@ -1498,6 +1505,8 @@ def _simulate_trips(
                 RETURN_PER_NPS * (last_nps - NPS_REF) + COMMUNITY_UPLIFT * member + APP_UPLIFT * app
             )
         )
+        if rates is not None:
+            rates.append(lam)
         k = rng.poisson(lam)
         nz = np.flatnonzero(k)
         c = np.repeat(nz, k[nz])
@@ -2667,6 +2676,94 @@ def _linkage_truth(staff: _Staff, trips: dict[str, np.ndarray], cal: _Calendar) 
         "of products along the paths; occupancy and revenue links have no value at this level "
         "(occupancy follows an expected-service reputation, not the surveyed NPS)",
     }
+
+
+# the estimand of rox_helpers.actions.adoption_effects (its defaults)
+ESTIMAND_MIN_PRE_MONTHS, ESTIMAND_MIN_POST_MONTHS = 6, 3
+TOTAL_EFFECT_COPIES = 20
+
+
+def _adoption_total_effect(
+    seed: int,
+    name: str,
+    cust: _Customers,
+    hotels: _Hotels,
+    staff: _Staff,
+    cal: _Calendar,
+    scale: float,
+) -> dict[str, Any]:
+    """The total effect of joining (``community``) or installing (``app``) on the joiners'
+    stays, by counterfactual simulation with the generator's own trip model.
+
+    The estimand is the one :func:`rox_helpers.actions.adoption_effects` targets: customers
+    with analytics consent who joined inside the window, with their first active month
+    (sign-up or window start) at least ``ESTIMAND_MIN_PRE_MONTHS`` before the join month and
+    at least ``ESTIMAND_MIN_POST_MONTHS`` months after it; the outcome is their stays per
+    seasonally weighted active month after the join month. ``TOTAL_EFFECT_COPIES`` copies of
+    these customers are simulated twice from fresh draws: as they are, and with the
+    programme never joined (for the app: no direct uplift, no mobile check-in, no app
+    bookings). The ratio of the mean expected rates is the total effect; for the app it adds
+    to the direct uplift the path through mobile check-in -> check-in rating -> NPS ->
+    return rate and the app's booking ease. Expected trip counts (the Poisson means) are used
+    instead of draws, so only the NPS paths are random. No draw of the sample's own streams
+    is used: the data files do not depend on this.
+    """
+    never = _Customers._NEVER
+    day = cust.comm_day if name == "community" else cust.app_day
+    first = np.searchsorted(cal.month_start, np.maximum(cust.joined, cal.start_day), "right") - 1
+    k = np.searchsorted(cal.month_start, day, "right") - 1
+    inside = (day < never) & (day >= cal.start_day) & (day < cal.end_day)
+    ok = (
+        inside
+        & cust.consent_analytics
+        & (k - first >= ESTIMAND_MIN_PRE_MONTHS)
+        & (cal.n - 1 - k >= ESTIMAND_MIN_POST_MONTHS)
+    )
+    idx = np.tile(np.flatnonzero(ok), TOTAL_EFFECT_COPIES)
+    out: dict[str, Any] = {
+        "estimand": "joiners inside the window with analytics consent, at least "
+        f"{ESTIMAND_MIN_PRE_MONTHS} active months before the join month and "
+        f"{ESTIMAND_MIN_POST_MONTHS} after it; stays per seasonally weighted active month "
+        "after the join month, with vs without joining (counterfactual simulation, "
+        f"{TOTAL_EFFECT_COPIES} copies, expected counts)",
+        "n_joiners_in_estimand": int(ok.sum()),
+    }
+    if len(idx) == 0:
+        out["true_total_rate_ratio"] = None
+        return out
+    sub = cust.take(idx)
+    post = np.arange(cal.n)[None, :] > k[idx][:, None]
+    frac = np.column_stack(
+        [
+            np.clip((cal.month_start[t + 1] - np.maximum(sub.joined, cal.month_start[t]))
+                    / cal.dim[t], 0.0, 1.0)
+            for t in range(cal.n)
+        ]
+    )  # fmt: skip
+    bs = sub.business_share[:, None]
+    season = (
+        bs * SEASON_BUSINESS[cal.calmonth][None, :]
+        + (1 - bs) * SEASON_LEISURE[cal.calmonth][None, :]
+    )
+    exposure = (frac * season * post).sum(1)
+    # a trip becomes a stay unless it stops early; walk-ins always stay
+    walk_in = np.array([s.channel_mix[3] / sum(s.channel_mix) for s in SEGMENTS])[sub.seg]
+    p_stay = walk_in + (1 - walk_in) * (1 - P_STOP_DISCOVER - P_BOOK_ABANDON - P_NO_SHOW)
+    rates = []
+    for world in (1, 0):
+        c = sub.take(np.arange(len(idx)))
+        if world == 0:
+            if name == "community":
+                c.comm_day = np.full(len(idx), never)
+            else:
+                c.app_day = np.full(len(idx), never)
+        lam: list[np.ndarray] = []
+        rng = np.random.default_rng([seed, 8, world, 0 if name == "community" else 1])
+        _simulate_trips(rng, c, hotels, staff, cal, scale, rates=lam)
+        stays = np.column_stack(lam) * p_stay[:, None]
+        rates.append(float(np.mean((stays * post).sum(1) / exposure)))
+    out["true_total_rate_ratio"] = round(rates[0] / rates[1], 6)
+    return out
 
 
 def _uplift_truth(trips: dict[str, np.ndarray], cust: _Customers, cal: _Calendar) -> dict:
