@@ -116,6 +116,31 @@ def open_interactions(run_dir: str | Path):
     return ibis.duckdb.connect().read_parquet(str(path), table_name="interactions")
 
 
+def save_model(run_dir: str | Path, name: str, model: object) -> Path:
+    """Keep a fitted model for later steps of the same run (``artifacts/models/<name>.pkl``),
+    so a step that needs it (the business case needs the linkage model's bootstrap draws)
+    reuses it instead of fitting it again. Pickle: read back only from a run folder this
+    workbook wrote, never from a file someone sent."""
+    import pickle
+
+    path = Path(run_dir) / "artifacts" / "models" / f"{name}.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".pkl.tmp")
+    tmp.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.replace(path)
+    return path
+
+
+def load_model(run_dir: str | Path, name: str) -> object | None:
+    """A model an earlier step of this run kept with :func:`save_model`, or ``None``."""
+    import pickle
+
+    path = Path(run_dir) / "artifacts" / "models" / f"{name}.pkl"
+    if not path.is_file():
+        return None
+    return pickle.loads(path.read_bytes())  # written by this run (see save_model)
+
+
 def has_table(run_dir: str | Path, name: str) -> bool:
     return (Path(run_dir) / "artifacts" / "tables" / f"{name}.parquet").is_file()
 
@@ -169,6 +194,13 @@ def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
             digital_channels=data.config.journey.digital_channels,
         )
         save_table(run_dir, "customer_features", feats)
+    # what the privacy step found and which collected fields are used (step 06's data
+    # respect), so later steps need not load the engagement again
+    from rox_helpers.actions import collected_fields
+
+    save_table(run_dir, "collected_fields", collected_fields(data.reports, data.tables))
+    path = Path(run_dir) / "artifacts" / "load_privacy.json"
+    path.write_text(json.dumps(asdict(data.privacy), indent=2, sort_keys=True, default=str) + "\n")
     counts = {}
     for table, rows in data.quarantine.items():
         write_quarantine(run_dir, table, rows)
@@ -180,6 +212,15 @@ def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
             data.interactions_quarantine.to_csv(path)
             counts["interactions"] = n
     return counts
+
+
+def load_privacy(run_dir: str | Path):
+    """Step 00's privacy report of the load (identifiers handled, consent counts) as an
+    object with attributes, or ``None`` when the run has none."""
+    from types import SimpleNamespace
+
+    path = Path(run_dir) / "artifacts" / "load_privacy.json"
+    return SimpleNamespace(**json.loads(path.read_text())) if path.is_file() else None
 
 
 def ensure_tables(engagement: str | Path, run_dir: str | Path) -> bool:
