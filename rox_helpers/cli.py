@@ -2,7 +2,8 @@
 
 Commands: ``new`` (scaffold an engagement), ``validate`` (load and check the
 data, no analysis), ``run`` (notebooks and report), ``sample`` (generate the
-bundled sample engagement's data).  Every RoxError is printed as its fields
+bundled sample engagement's data), ``diff`` (what moved between two runs),
+``batch`` (run many engagements).  Every RoxError is printed as its fields
 (file, column, rule, fix) with exit code 1; ``--debug`` shows tracebacks.
 """
 
@@ -306,3 +307,135 @@ def sample(
         _fail(exc)
         return
     console.print(("Generated" if made else "Up to date:") + f" {path}")
+
+
+@app.command()
+def diff(
+    run_a: Annotated[Path, typer.Argument(help="The earlier run folder.")],
+    run_b: Annotated[Path, typer.Argument(help="The later run folder.")],
+    all_figures: Annotated[
+        bool, typer.Option("--all", help="Also list figures that are in one run only.")
+    ] = False,
+    n_boot: Annotated[
+        int, typer.Option("--n-boot", min=100, help="Bootstrap resamples (shared respondents).")
+    ] = 2000,
+) -> None:
+    """What moved from RUN_A to RUN_B: headline figures with an interval on each change,
+    the inputs that changed (sha256) and the parameters."""
+    from rox_helpers.rundiff import diff_runs, format_change, format_value
+
+    try:
+        d = diff_runs(run_a, run_b, n_boot=n_boot)
+    except RoxError as exc:
+        _fail(exc)
+        return
+    console.print(f"[bold]{run_a.name}[/] -> [bold]{run_b.name}[/] (change = b - a)")
+    for note in d.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    t = Table(title="Inputs (by sha256)")
+    for col in ("table", "path", "status", "sha256 a", "sha256 b"):
+        t.add_column(col, overflow="fold")
+    colour = {"same": "dim", "changed": "yellow", "added": "green", "removed": "red"}
+    for r in d.inputs.itertuples():
+        t.add_row(
+            str(r.table),
+            str(r.path),
+            f"[{colour[r.status]}]{r.status}[/]",
+            str(r.sha256_a or "")[:12],
+            str(r.sha256_b or "")[:12],
+        )
+    console.print(t)
+    p = d.parameters[d.parameters["changed"]]
+    if len(p):
+        t = Table(title="Parameters and code that changed")
+        for col in ("kind", "parameter", "a", "b"):
+            t.add_column(col, overflow="fold")
+        for r in p.itertuples():
+            t.add_row(r.kind, r.parameter, str(r.a), str(r.b))
+        console.print(t)
+    else:
+        console.print("Parameters and code: the same.")
+    f = d.figures if all_figures else d.figures[d.figures["a"].notna() & d.figures["b"].notna()]
+    t = Table(title=f"Headline figures ({d.level:.0%} interval on the change)")
+    for col in ("step", "figure", "a", "b", "change (interval)", "basis"):
+        t.add_column(col, overflow="fold", justify="right" if col in ("a", "b") else "left")
+    for _, r in f.iterrows():
+        change = format_change(r)
+        t.add_row(
+            str(r["step"]),
+            str(r["label"]) + (f"\n[dim]{r['note']}[/]" if r["note"] else ""),
+            format_value(r["a"], r["unit"]),
+            format_value(r["b"], r["unit"]),
+            f"[bold]{change}[/]" if r["significant"] else change,
+            str(r["method"]),
+        )
+    console.print(t)
+    left = len(d.figures) - len(f)
+    if left:
+        console.print(f"[dim]{left} figure(s) in one run only; --all lists them.[/]")
+
+
+@app.command()
+def batch(
+    engagements: Annotated[
+        list[Path],
+        typer.Argument(help="Engagement folders (globs welcome), or folders that hold them."),
+    ],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Engagements run at once.")] = 1,
+    step_jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--step-jobs", min=1, help="Steps per engagement at once (default: cores/jobs)."
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run this step (e.g. 01) and what it needs; repeatable."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Batch folder for summary.csv (default: ./batch-runs/<ts>)."),
+    ] = None,
+) -> None:
+    """Run many engagements, each in its own process and runs/ folder; carry on past
+    failures; write summary.csv (status, duration, report; no figures). Exit 1 if any failed."""
+    import time
+
+    from rox_helpers.batch import run_batch
+
+    t0 = time.perf_counter()
+
+    def on_event(event: str, e) -> None:
+        clock = f"[dim]{time.perf_counter() - t0:6.1f} s[/]"
+        if event == "start":
+            console.print(f"{clock} [bold]{e.engagement}[/] started")
+        else:
+            colour = {"ok": "green", "failed": "red"}.get(e.status, "red")
+            console.print(
+                f"{clock} [bold]{e.engagement}[/] [{colour}]{e.status}[/] ({e.seconds} s)"
+            )
+
+    res = run_batch(
+        [str(p) for p in engagements], jobs=jobs, step_jobs=step_jobs, only=only, out_dir=out,
+        on_event=on_event,
+    )  # fmt: skip
+    for path, why in res.skipped:
+        console.print(f"[yellow]Skipped[/] {path}: {why}")
+    t = Table(title="Batch summary")
+    for col in ("engagement", "status", "seconds", "report", "error"):
+        t.add_column(col, overflow="fold", justify="right" if col == "seconds" else "left")
+    colour = {"ok": "green", "failed": "red", "error": "red"}
+    for e in res.entries:
+        t.add_row(
+            e.engagement,
+            f"[{colour.get(e.status, 'yellow')}]{e.status}[/]",
+            f"{e.seconds:.1f}",
+            e.report,
+            e.error,
+        )
+    console.print(t)
+    console.print(f"Summary: {res.summary}")
+    if not res.entries:
+        console.print("[red]No engagement found.[/]")
+    if not res.ok or not res.entries:
+        raise typer.Exit(1)

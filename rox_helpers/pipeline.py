@@ -550,6 +550,10 @@ def render_run(
     manifest = json.loads(manifest_path.read_text())
     reviewed = apply_review(load_findings(run_dir), load_review(root))
     state = approval_state(manifest, approval_digest(run_dir, root))
+    # "Since the last run": the diff against the previous complete run, when something changed
+    from rox_helpers.rundiff import since_last_run
+
+    since = since_last_run(run_dir)
     report = render_report(
         sections_for(run_dir, steps, manifest.get("steps", {})),
         cfg,
@@ -559,6 +563,7 @@ def render_run(
         findings=reviewed.by_step,
         approval=state,
         hidden=len(reviewed.hidden),
+        since_last=since.html if since else None,
     )
     # the deck, the Excel appendix and the PDF beside the report, in the same review and
     # approval state; one that cannot be made is recorded with its message, never fails
@@ -569,6 +574,7 @@ def render_run(
     )
     manifest["outputs"] = {"report": "report.html", **manifest_outputs(made, run_dir)}
     manifest.update(review=reviewed.log(), approval=state["text"])
+    since and manifest.update(since_last_run=since.record())
     _write_json(manifest_path, manifest)
     return report
 

@@ -29,6 +29,8 @@ SUMMARY_PER_STEP = 2
 #: first line of a findings block in a notebook's output: the report re-renders the block
 #: from the run's findings with the consultant's review applied
 FINDINGS_MARK = "<!-- rox:findings -->"
+#: anchor of the "Since the last run" section (after the executive summary)
+SINCE_LAST = "since-last-run"
 
 
 def escape(text: object) -> str:
@@ -130,17 +132,26 @@ def build_report_notebook(
     sections: list[Section],
     cfg: EngagementConfig,
     findings: dict[str, list[dict]] | None = None,
+    since_last: str | None = None,
 ) -> nbformat.NotebookNode:
     """One notebook holding every section's visible cells, in order.
 
     With ``findings`` (reviewed, by step: :func:`rox_helpers.review.apply_review`), an
     executive summary comes first and each notebook's findings block is re-rendered from
-    them, so the consultant's edits reach the report.
+    them, so the consultant's edits reach the report. ``since_last`` (escaped HTML, from
+    :func:`rox_helpers.rundiff.since_last_run`) follows the summary as "Since the last run".
     """
     nb = nbformat.v4.new_notebook()
     nb.metadata["title"] = f"{cfg.client.name} - Return on Experience"
     if findings is not None:
         nb.cells.extend(_summary_cells(sections, findings))
+    if since_last:
+        nb.cells.append(
+            nbformat.v4.new_markdown_cell(f'<a id="{SINCE_LAST}"></a>\n\n## Since the last run')
+        )
+        cell = nbformat.v4.new_code_cell("")
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": since_last})]
+        nb.cells.append(cell)
     for sec in sections:
         nb.cells.append(nbformat.v4.new_markdown_cell(f'<a id="{escape(sec.anchor)}"></a>'))
         if sec.error or sec.notebook is None or not sec.notebook.is_file():
@@ -184,14 +195,16 @@ def render_report(
     findings: dict[str, list[dict]] | None = None,
     approval: dict | None = None,
     hidden: int = 0,
+    since_last: str | None = None,
 ) -> Path:
     """Render ``sections`` to a self-contained ``report.html``; return its path.
 
     ``findings`` (reviewed) adds the executive summary and the reviewed findings;
     ``approval`` (:func:`rox_helpers.review.approval_state`) marks the report DRAFT on every
-    page, or approved; ``hidden`` counts the findings the reviewer hid.
+    page, or approved; ``hidden`` counts the findings the reviewer hid; ``since_last``
+    (escaped HTML) adds the "Since the last run" section after the summary.
     """
-    nb = build_report_notebook(sections, cfg, findings)
+    nb = build_report_notebook(sections, cfg, findings, since_last)
     approval = approval or {"draft": True, "text": "DRAFT - not yet approved"}
     c = Config()
     c.HTMLExporter.exclude_input = True
@@ -217,6 +230,7 @@ def render_report(
                 if findings is not None
                 else []
             )
+            + ([{"anchor": SINCE_LAST, "title": "Since the last run"}] if since_last else [])
             + [{"anchor": s.anchor, "title": s.title} for s in sections],
             "draft": bool(approval["draft"]),
             "approval": approval["text"],
