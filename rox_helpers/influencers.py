@@ -170,6 +170,15 @@ def _eigenvector(adjacency: sp.csr_array, groups: np.ndarray) -> tuple[np.ndarra
     return out, method
 
 
+_CENTRALITY_CACHE: dict[tuple, pd.DataFrame] = {}
+
+
+def _frame_key(df: pd.DataFrame | None) -> tuple:
+    if df is None:
+        return ()
+    return (df.shape, tuple(map(str, df.columns)), int(pd.util.hash_pandas_object(df).sum()))
+
+
 def network_centrality(
     network: pd.DataFrame,
     employees: pd.DataFrame | None = None,
@@ -240,6 +249,44 @@ def network_centrality(
         ``attrs`` holds ``betweenness_method`` (``"exact"`` or ``"sampled (k=…, seed=…)"``),
         ``eigenvector_method``, ``eigenvector_scope`` and ``weighted``.
     """
+    # the same network is asked for twice in a step (the linkage panel's influencer pride,
+    # then the influencer section): betweenness costs seconds, so the answer is kept
+    key = (
+        _frame_key(network),
+        _frame_key(employees),
+        weighted,
+        betweenness_exact_max,
+        betweenness_samples,
+        seed,
+        eigenvector_scope,
+    )
+    if key in _CENTRALITY_CACHE:
+        return _CENTRALITY_CACHE[key].copy()
+    out = _network_centrality(
+        network,
+        employees,
+        weighted=weighted,
+        betweenness_exact_max=betweenness_exact_max,
+        betweenness_samples=betweenness_samples,
+        seed=seed,
+        eigenvector_scope=eigenvector_scope,
+    )
+    if len(_CENTRALITY_CACHE) >= 4:
+        _CENTRALITY_CACHE.pop(next(iter(_CENTRALITY_CACHE)))
+    _CENTRALITY_CACHE[key] = out
+    return out.copy()
+
+
+def _network_centrality(
+    network: pd.DataFrame,
+    employees: pd.DataFrame | None,
+    *,
+    weighted: bool,
+    betweenness_exact_max: int,
+    betweenness_samples: int,
+    seed: int,
+    eigenvector_scope: str,
+) -> pd.DataFrame:
     edges = _clean_edges(network, weighted=weighted)
     nodes = sorted(set(edges["source"]) | set(edges["target"]))
     ids = pd.Index(nodes, dtype="string", name="employee_id")
