@@ -1384,6 +1384,9 @@ def magic_moments_evidence(
     and pain point (``q < alpha``) and each delighter, with its source.
     """
     rows, found = [], []
+    # only the tests that were run count (rows under the minimum base carry no q)
+    if moments is not None and "q" in moments:
+        moments = moments[moments["q"].notna()]
     if moments is not None and len(moments):
         m = moments
         sig = m["q"] < alpha if "q" in m else pd.Series(True, index=m.index)
@@ -1411,8 +1414,11 @@ def magic_moments_evidence(
         for _, r in pd.concat([magic, pain]).iterrows():
             found.append(
                 {
-                    "source": "journey (step 05)",
-                    "name": r["touchpoint"],
+                    "source": "journey (step 05"
+                    + (f", {r['source']}" if isinstance(r.get("source"), str) else "")
+                    + ")",
+                    "name": r["touchpoint"]
+                    + (f" ({r['signal']})" if isinstance(r.get("signal"), str) else ""),
                     "kind": r["kind"],
                     "effect": r.get("effect", np.nan),
                     "ci_low": r.get("ci_low", np.nan),

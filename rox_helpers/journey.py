@@ -50,6 +50,21 @@ is followed by significantly more returns, a **pain point** when a bad one is fo
 significantly fewer. These are observational associations adjusted for prior behaviour, not
 experiments.
 
+Moments from the log (:func:`log_moment_frame`, :func:`log_moment_effects`)
+---------------------------------------------------------------------------
+The interaction log records experiences without asking: how long a contact took
+(``duration_min``: a touchpoint's slowest tenth against its middle, and its fastest tenth),
+dead ends (``completed`` false), and a dead end followed by the same stage through another
+channel (a channel switch); only the signals whose columns the log has are read. Each contact
+is followed from the day after its journey *ended* (so a booking is never "followed" by the
+stay it booked) for the horizon: did the guest stay again, and how often. The comparison
+holds prior behaviour constant (the covariates above, measured before the journey began), with
+hotel and month fixed effects, customer-clustered standard errors, and Benjamini-Hochberg over
+every touchpoint x signal tested (a family of its own, beside the survey's). A slow or failed
+contact followed by significantly fewer returns is a pain point, a fast one followed by more a
+magic moment. Both sources are saved together (``source`` = ``survey`` or ``interactions``,
+:func:`combine_moments`).
+
 Themes (:func:`comment_themes`)
 -------------------------------
 Comments are first sorted by language (:func:`detect_language`, a stop-word and accent
@@ -84,12 +99,16 @@ __all__ = [
     "biggest_leaks",
     "build_journeys",
     "channel_consistency",
+    "combine_moments",
     "comment_themes",
     "detect_language",
     "forgiveness",
     "funnel",
+    "interaction_moments",
     "journey_findings",
     "journey_map",
+    "log_moment_effects",
+    "log_moment_frame",
     "moment_effects",
     "nps_difference",
     "pooled_moments",
@@ -202,6 +221,9 @@ class Journeys:
     info : dict
         ``n_journeys``, ``n_customers``, ``n_contacts``, ``n_unstaged`` (contacts at stages
         that are not configured, left out), ``data_end``, ``keys``.
+    numbered : ibis.Table, optional
+        The contacts with their journey number, cached in the engine (for
+        :func:`log_moment_frame`, which then does not number them again).
     """
 
     paths: pd.DataFrame
@@ -210,6 +232,7 @@ class Journeys:
     stages: list[str]
     goal_stage: str
     info: dict = field(default_factory=dict)
+    numbered: ibis.Table | None = field(default=None, repr=False, compare=False)
 
 
 def _require_stages(stages: Sequence[str], goal_stage: str | None) -> tuple[list[str], str]:
@@ -252,6 +275,63 @@ def _need(table: ibis.Table, columns: Sequence[str]) -> None:
             rule="required column",
             fix=f"Map {', '.join(missing)} in engagement.yml (data.interactions.columns).",
         )
+
+
+def _numbered_contacts(
+    interactions: ibis.Table,
+    stages: Sequence[str],
+    *,
+    session_gap_days: float = 7.0,
+    keys: Sequence[str] | None = None,
+    count: bool = True,
+) -> tuple[ibis.Table, list[str], int | None, int | None]:
+    """The log's contacts at configured stages, each with its ``journey_no`` (the session
+    rules of the module docstring), in the engine.
+
+    Returns ``(contacts, part, n_contacts, n_unstaged)``: ``contacts`` has ``stage_idx``,
+    ``done`` (``completed``, missing read as true), ``chan``, ``rev``, ``minutes`` and
+    ``journey_no``; ``part`` the columns that keep journeys apart (``customer_id`` and the
+    keys, ``unit_id`` by default). ``count=False`` skips the two counts (``None``).
+    """
+    _need(interactions, ("customer_id", "timestamp", "journey_stage"))
+    cols = set(interactions.columns)
+    if keys is None:
+        keys = ["unit_id"] if "unit_id" in cols else []
+    keys = [k for k in keys if k in cols]
+    part = ["customer_id", *keys]
+    t = interactions.filter(interactions.customer_id.notnull(), interactions.timestamp.notnull())
+    n_contacts = int(t.count().to_pyarrow().as_py()) if count else None
+    idx = ibis.cases(*[(t.journey_stage == s, i) for i, s in enumerate(stages)], else_=None)
+    t = t.mutate(
+        stage_idx=idx.cast("int64"),
+        done=t.completed.fill_null(True) if "completed" in cols else ibis.literal(True),
+        chan=t.channel.fill_null("(unknown)") if "channel" in cols else ibis.literal(ALL),
+        rev=t.revenue.fill_null(0).cast(EXACT)
+        if "revenue" in cols
+        else ibis.literal(0).cast(EXACT),
+        minutes=t.duration_min.cast("float64") if "duration_min" in cols else ibis.null("float64"),
+        **{k: t[k].cast("string").fill_null("(none)") for k in keys},
+    )
+    staged = t.filter(t.stage_idx.notnull())
+    n_unstaged = n_contacts - int(staged.count().to_pyarrow().as_py()) if count else None
+    t = staged
+    order = [t.timestamp, t.stage_idx, t.done, t.chan]
+    w = ibis.window(group_by=part, order_by=order)
+    t = t.mutate(
+        prev_idx=t.stage_idx.lag().over(w),
+        prev_ts=t.timestamp.lag().over(w),
+        prev_done=t.done.lag().over(w),
+    )
+    gap = (t.timestamp.epoch_seconds() - t.prev_ts.epoch_seconds()).cast("float64") / 86400.0
+    new = (
+        t.prev_idx.isnull()
+        | (t.stage_idx < t.prev_idx)
+        | (~t.prev_done & ((t.stage_idx > t.prev_idx) | (gap > float(session_gap_days))))
+    )
+    t = t.mutate(new=new.cast("int64"))
+    cum = ibis.window(group_by=part, order_by=order, preceding=None, following=0)
+    t = t.mutate(journey_no=t.new.sum().over(cum))
+    return t, part, n_contacts, n_unstaged
 
 
 def build_journeys(
@@ -299,44 +379,11 @@ def build_journeys(
         If the log lacks ``customer_id``, ``timestamp`` or ``journey_stage``.
     """
     stages, goal = _require_stages(stages, goal_stage)
-    _need(interactions, ("customer_id", "timestamp", "journey_stage"))
+    t, part, n_contacts, n_unstaged = _numbered_contacts(
+        interactions, stages, session_gap_days=session_gap_days, keys=keys
+    )
+    t = t.cache()  # numbered once, read by every aggregate below (and by log moments)
     cols = set(interactions.columns)
-    if keys is None:
-        keys = ["unit_id"] if "unit_id" in cols else []
-    keys = [k for k in keys if k in cols]
-    part = ["customer_id", *keys]
-    t = interactions.filter(interactions.customer_id.notnull(), interactions.timestamp.notnull())
-    n_contacts = int(t.count().to_pyarrow().as_py())
-    idx = ibis.cases(*[(t.journey_stage == s, i) for i, s in enumerate(stages)], else_=None)
-    t = t.mutate(
-        stage_idx=idx.cast("int64"),
-        done=t.completed.fill_null(True) if "completed" in cols else ibis.literal(True),
-        chan=t.channel.fill_null("(unknown)") if "channel" in cols else ibis.literal(ALL),
-        rev=t.revenue.fill_null(0).cast(EXACT)
-        if "revenue" in cols
-        else ibis.literal(0).cast(EXACT),
-        minutes=t.duration_min.cast("float64") if "duration_min" in cols else ibis.null("float64"),
-        **{k: t[k].cast("string").fill_null("(none)") for k in keys},
-    )
-    staged = t.filter(t.stage_idx.notnull())
-    n_unstaged = n_contacts - int(staged.count().to_pyarrow().as_py())
-    t = staged
-    order = [t.timestamp, t.stage_idx, t.done, t.chan]
-    w = ibis.window(group_by=part, order_by=order)
-    t = t.mutate(
-        prev_idx=t.stage_idx.lag().over(w),
-        prev_ts=t.timestamp.lag().over(w),
-        prev_done=t.done.lag().over(w),
-    )
-    gap = (t.timestamp.epoch_seconds() - t.prev_ts.epoch_seconds()).cast("float64") / 86400.0
-    new = (
-        t.prev_idx.isnull()
-        | (t.stage_idx < t.prev_idx)
-        | (~t.prev_done & ((t.stage_idx > t.prev_idx) | (gap > float(session_gap_days))))
-    )
-    t = t.mutate(new=new.cast("int64"))
-    cum = ibis.window(group_by=part, order_by=order, preceding=None, following=0)
-    t = t.mutate(journey_no=t.new.sum().over(cum))
     ts_key = t.timestamp.epoch_seconds()
     aggs = {
         "entry": t.stage_idx.min(),
@@ -439,7 +486,7 @@ def build_journeys(
         "session_gap_days": float(session_gap_days),
         "open_days": float(open_days),
     }
-    return Journeys(paths, transitions, contacts, stages, goal, info)
+    return Journeys(paths, transitions, contacts, stages, goal, info, numbered=t)
 
 
 # --------------------------------------------------------------------------------------
@@ -874,7 +921,8 @@ def moment_effects(
     Returns
     -------
     pandas.DataFrame
-        Two rows per touchpoint (``contrast`` ``very_good`` and ``bad``): ``touchpoint``,
+        Two rows per touchpoint (``contrast`` ``very_good`` and ``bad``): ``source``
+        (``"survey"``), ``touchpoint``, ``signal`` (the answers in the group, in words),
         ``kind`` (``magic``, ``pain`` or ``none``), ``effect`` (adjusted difference in the
         return rate against the middle answers), ``ci_low``, ``ci_high``, ``raw`` (the
         unadjusted difference), ``p_value``, ``q`` (Benjamini-Hochberg over every contrast
@@ -921,23 +969,34 @@ def moment_effects(
     out = pd.DataFrame(rows)
     if out.empty:
         return pd.DataFrame(
-            columns=["touchpoint", "contrast", "kind", "effect", "ci_low", "ci_high", "q", "n"]
+            columns=[
+                "source",
+                "touchpoint",
+                "contrast",
+                "signal",
+                "kind",
+                "effect",
+                "ci_low",
+                "ci_high",
+                "q",
+                "n",
+            ]
         )
     out["q"] = benjamini_hochberg(out["p_value"])
-    sig = out["q"] < alpha
-    out["kind"] = np.select(
-        [
-            sig & (out["contrast"] == "very_good") & (out["effect"] > 0),
-            sig & (out["contrast"] == "bad") & (out["effect"] < 0),
-        ],
-        ["magic", "pain"],
-        "none",
-    )
+    out["kind"] = _moment_kind(out, alpha)
     out["horizon_months"] = horizon
     out["score"] = score
+    out["source"] = "survey"
+    out["signal"] = np.where(
+        out["contrast"] == "very_good",
+        f"{score} at or above {very_good:g}",
+        f"{score} at or below {bad:g}",
+    )
     cols = [
+        "source",
         "touchpoint",
         "contrast",
+        "signal",
         "kind",
         "effect",
         "ci_low",
@@ -1075,6 +1134,480 @@ def forgiveness(
     # a share of the cost only means something when the cost is clearly there
     out["share_recovered"] = rec / -cost if np.isfinite(cost) and cost_hi < 0 else np.nan
     out["horizon_months"] = horizon
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Moments from the interaction log
+# --------------------------------------------------------------------------------------
+
+#: experience signals read from the log (``contrast`` -> what it compares)
+LOG_SIGNALS: dict[str, str] = {
+    "slow": "the touchpoint's slowest contacts (duration_min, top share) against the middle",
+    "fast": "the touchpoint's fastest contacts (duration_min, bottom share) against the middle",
+    "failed": "the step did not lead on (completed false) against steps that did",
+    "channel_switch": "a dead end (completed false) after which the guest's next contact in "
+    "the journey was at the same stage through another channel, against all other contacts",
+}
+#: contrasts whose significant fall in returns makes a pain point / rise a magic moment
+BAD_CONTRASTS: tuple[str, ...] = ("bad", "slow", "failed", "channel_switch")
+GOOD_CONTRASTS: tuple[str, ...] = ("very_good", "fast")
+MOMENT_COLUMNS: tuple[str, ...] = (
+    "source",
+    "touchpoint",
+    "contrast",
+    "signal",
+    "kind",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "q",
+    "n",
+    "n_group",
+    "raw",
+    "p_value",
+    "return_rate_middle",
+    "stays_effect",
+    "stays_ci_low",
+    "stays_ci_high",
+    "horizon_months",
+    "score",
+    "note",
+)
+
+
+def log_moment_frame(
+    interactions: ibis.Table,
+    stages: Sequence[str],
+    *,
+    customers: pd.DataFrame | None = None,
+    horizon: int = 6,
+    stay_stage: str = "check_in",
+    session_gap_days: float = 7.0,
+    keys: Sequence[str] | None = None,
+    data_end: pd.Timestamp | str | None = None,
+    journeys: Journeys | None = None,
+) -> pd.DataFrame:
+    """One row per contact whose journey is followed for ``horizon`` months after it ended.
+
+    Journeys are numbered by the rules of :func:`build_journeys` (in the engine). The
+    outcome window starts the day after the journey's *last* contact, so the trip a contact
+    belongs to never counts as its own return (a booking is not "followed" by the stay it
+    booked): ``[end day + 1 day, end day + horizon months + 1 day)``, as in
+    :func:`rox_helpers.loyalty.followup_table`. A stay is a completed ``stay_stage`` row.
+    Only journeys whose whole window lies inside the data count (the data end is the day
+    after the last stay unless ``data_end`` is given). Prior behaviour is measured before
+    the journey *started*: stays and revenue in the 12 months before, the months of it
+    observed, tenure (from ``customers.signup_date``, else the first contact in the log),
+    and whether the guest had the app / was a community member then. Pass the
+    :class:`Journeys` of the same log as ``journeys`` to reuse its numbering (its stages,
+    session gap and keys then apply).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``unit_id`` (when the log has it), ``touchpoint`` (the stage where
+        the log has no touchpoint), ``stage``, ``channel``, ``completed`` (1/0, missing when
+        not recorded), ``minutes`` (``duration_min``), ``switched`` (1 when the contact was
+        a dead end and the journey's next contact is at the same stage through another
+        channel; without ``completed``, any such next contact), ``journey_start``,
+        ``journey_end``, ``period`` (month the journey ended, yyyymm), ``prior_stays``,
+        ``prior_revenue``, ``prior_months``, ``tenure_days``, ``app_user_at_response`` and
+        ``community_member_at_response`` (status at the journey's start, when ``customers``
+        has the dates), ``stays_<h>m`` and ``retained_<h>m``.
+    """
+    from rox_helpers.loyalty import DAYS_PER_MONTH, PRIOR_MONTHS, STATUS_DATES
+
+    stages = [str(s) for s in stages]
+    h = int(horizon)
+    if journeys is not None and journeys.numbered is not None:
+        t, part = journeys.numbered, list(journeys.info["keys"])
+    else:
+        t, part, _, _ = _numbered_contacts(
+            interactions, stages, session_gap_days=session_gap_days, keys=keys, count=False
+        )
+    cols = set(interactions.columns)
+    jkey = [*part, "journey_no"]
+    order = [t.timestamp, t.stage_idx, t.done, t.chan]
+    ow = ibis.window(group_by=jkey, order_by=order)
+    t = t.mutate(
+        next_idx=t.stage_idx.lead().over(ow),
+        next_chan=t.chan.lead().over(ow),
+        tp=t.touchpoint.cast("string") if "touchpoint" in cols else t.journey_stage,
+        raw_done=t.completed.cast("float64") if "completed" in cols else ibis.null("float64"),
+    ).cache()  # used twice below: number the journeys once
+    log = interactions.filter(interactions.customer_id.notnull(), interactions.timestamp.notnull())
+    is_stay = log.journey_stage == stay_stage
+    if "completed" in cols:
+        is_stay = is_stay & log.completed.fill_null(False)
+    log = log.select(
+        cid=log.customer_id,
+        ts=log.timestamp,
+        stay=is_stay.cast("int64"),
+        rev=log.revenue.fill_null(0).cast("float64") if "revenue" in cols else ibis.literal(0.0),
+    )
+    span = log.aggregate(
+        start=log.ts.min(), end=log.ts.max(), last_stay=log.ts.max(where=log.stay == 1)
+    ).to_pandas()
+    data_start = pd.Timestamp(span["start"].iloc[0]).normalize()
+    if data_end is None:
+        last = span["last_stay"].iloc[0]
+        last = span["end"].iloc[0] if pd.isna(last) else last
+        data_end = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
+    data_end = pd.Timestamp(data_end)
+    j = t.group_by(jkey).aggregate(j_start=t.timestamp.min(), j_end=t.timestamp.max())
+    day = j.j_end.truncate("D")
+    j = j.mutate(
+        d0=day + ibis.interval(days=1),
+        e=day + ibis.interval(months=h) + ibis.interval(days=1),
+        p0=j.j_start - ibis.interval(months=PRIOR_MONTHS),
+    )
+    j = j.filter(j.e <= ibis.literal(data_end.to_pydatetime()))
+    jl = j.inner_join(log, j.customer_id == log.cid).filter(lambda x: (x.ts >= x.p0) & (x.ts < x.e))
+    before = jl.ts < jl.j_start
+    after = (jl.ts >= jl.d0) & (jl.ts < jl.e)
+    feats = jl.group_by(jkey).aggregate(
+        prior_stays=jl.stay.sum(where=before).fill_null(0),
+        prior_revenue=jl.rev.sum(where=before).fill_null(0.0),
+        stays=jl.stay.sum(where=after).fill_null(0),
+    )
+    seen = log.group_by("cid").aggregate(first_seen=log.ts.min())
+    j = j.inner_join(feats, jkey).inner_join(seen, j.customer_id == seen.cid)
+    c = t.inner_join(j, jkey)
+    switched = (c.next_idx == c.stage_idx) & (c.next_chan != c.chan)
+    if "completed" in cols:
+        switched = switched & ~c.done
+    keep = {
+        "customer_id": c.customer_id,
+        "touchpoint": c.tp,
+        "stage": c.journey_stage,
+        "channel": c.chan,
+        "completed": c.raw_done,
+        "minutes": c.minutes,
+        "switched": switched.fill_null(False).cast("float64"),
+        "journey_start": c.j_start,
+        "journey_end": c.j_end,
+        "p0": c.p0,
+        "first_seen": c.first_seen,
+        "prior_stays": c.prior_stays.cast("float64"),
+        "prior_revenue": c.prior_revenue.cast("float64"),
+        f"stays_{h}m": c.stays.cast("float64"),
+    }
+    if "unit_id" in part:
+        keep["unit_id"] = c.unit_id
+    out = c.select(**keep).to_pandas()
+    out = out[out["touchpoint"].notna()]
+    js = pd.to_datetime(out["journey_start"]).astype("datetime64[us]")
+    start = pd.to_datetime(out["first_seen"]).astype("datetime64[us]")
+    if customers is not None and {"customer_id", "signup_date"} <= set(customers.columns):
+        cu = customers.dropna(subset=["customer_id"]).drop_duplicates("customer_id")
+        su = cu.set_index(cu["customer_id"].astype("str"))["signup_date"]
+        start = out["customer_id"].astype("str").map(su).astype("datetime64[us]").fillna(start)
+    prior_from = np.maximum.reduce(
+        [
+            pd.to_datetime(out["p0"]).astype("datetime64[us]").to_numpy(),
+            np.full(len(out), data_start.to_datetime64()).astype("datetime64[us]"),
+            start.to_numpy(),
+        ]
+    )
+    days = (js.to_numpy() - prior_from) / np.timedelta64(1, "D")
+    out["prior_months"] = np.clip(days / DAYS_PER_MONTH, 1.0 / DAYS_PER_MONTH, None)
+    out["tenure_days"] = ((js - start) / pd.Timedelta(days=1)).clip(lower=0).to_numpy()
+    if customers is not None and "customer_id" in customers.columns:
+        cu = customers.dropna(subset=["customer_id"]).drop_duplicates("customer_id")
+        cu = cu.set_index(cu["customer_id"].astype("str"))
+        for col, flag in STATUS_DATES.items():
+            if col in cu.columns:
+                since = out["customer_id"].astype("str").map(cu[col]).astype("datetime64[us]")
+                out[flag] = (since <= js).astype("float64")
+    end = pd.to_datetime(out["journey_end"])
+    out["period"] = (end.dt.year * 100 + end.dt.month).astype("int64")  # yyyymm
+    out[f"retained_{h}m"] = (out[f"stays_{h}m"] > 0).astype("float64")
+    out = out.drop(columns=["p0", "first_seen"])
+    sort = [c for c in ("customer_id", "journey_start", "touchpoint") if c in out]
+    out = out.sort_values([*sort, "minutes"], ignore_index=True)
+    out.attrs = {
+        "data_start": data_start.isoformat(),
+        "data_end": data_end.isoformat(),
+        "horizon": h,
+    }
+    return out
+
+
+def _ols_cluster(
+    Y: np.ndarray, X: np.ndarray, codes: np.ndarray, focal: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """OLS of each column of ``Y`` on ``X``: the ``focal`` coefficient and its CR1
+    cluster-robust standard error (statsmodels' ``cov_type="cluster"`` correction
+    ``G/(G-1) (N-1)/(N-K)``), by a pseudo-inverse so collinear dummies do no harm.
+    ``codes`` are the clusters as 0..G-1. Call under a BLAS thread limit (small matrices)."""
+    n = X.shape[0]
+    xtx = X.T @ X
+    u, sv, vt = np.linalg.svd(xtx, hermitian=True)
+    keep = sv > sv.max() * max(xtx.shape) * np.finfo("float64").eps
+    k = int(keep.sum())
+    bread = (vt[keep].T / sv[keep]) @ u[:, keep].T
+    beta = bread @ (X.T @ Y)
+    resid = Y - X @ beta
+    a = X @ bread[focal]
+    g = int(codes.max()) + 1 if len(codes) else 0
+    corr = g / max(g - 1, 1) * (n - 1) / max(n - k, 1)
+    se = np.array(
+        [
+            np.sqrt(corr * np.sum(np.bincount(codes, weights=a * resid[:, j], minlength=g) ** 2))
+            for j in range(Y.shape[1])
+        ]
+    )
+    return beta[focal], se
+
+
+def _log_design(d: pd.DataFrame, unit_effects: bool, period_effects: bool) -> pd.DataFrame:
+    covs = [_design(d)]
+    for name, use in (("unit_id", unit_effects), ("period", period_effects)):
+        if use and name in d.columns:
+            covs.append(
+                pd.get_dummies(d[name].astype("str"), prefix=name, drop_first=True, dtype="float64")
+            )
+    return pd.concat(covs, axis=1)
+
+
+def _log_contrasts(
+    g: pd.DataFrame, signals: Sequence[str], decile: float
+) -> list[tuple[str, str, pd.Series, pd.Series]]:
+    """(contrast, signal text, in-group mask, comparison mask) for one touchpoint."""
+    out = []
+    m = g["minutes"]
+    if {"slow", "fast"} & set(signals) and m.notna().any():
+        lo, hi = m.quantile(decile), m.quantile(1 - decile)
+        middle = (m > lo) & (m < hi)
+        if hi > lo:
+            if "slow" in signals:
+                text = f"slowest {decile:.0%} ({hi:.1f} min or more)"
+                out.append(("slow", text, m >= hi, middle))
+            if "fast" in signals:
+                text = f"fastest {decile:.0%} ({lo:.1f} min or less)"
+                out.append(("fast", text, m <= lo, middle))
+    c = g["completed"]
+    if "failed" in signals and c.notna().any():
+        out.append(("failed", "dead end (step not completed)", c == 0, c == 1))
+    if "channel_switch" in signals:
+        out.append(
+            (
+                "channel_switch",
+                "dead end, then the same stage through another channel",
+                g["switched"] == 1,
+                g["switched"] == 0,
+            )
+        )
+    return out
+
+
+_SCORE_OF = {
+    "slow": "duration_min",
+    "fast": "duration_min",
+    "failed": "completed",
+    "channel_switch": "channel",
+}
+
+
+def _log_touchpoint(
+    tp: str,
+    g: pd.DataFrame,
+    signals: Sequence[str],
+    decile: float,
+    unit_effects: bool,
+    period_effects: bool,
+    min_base: int,
+    h: int,
+    z: float,
+) -> list[dict]:
+    """The contrasts of one touchpoint (see :func:`log_moment_effects`)."""
+    contrasts = _log_contrasts(g, signals, decile)
+    if not contrasts:
+        return []
+    y = g[[f"retained_{h}m", f"stays_{h}m"]].to_numpy(dtype="float64")
+    covs_all: np.ndarray | None = None
+    codes_all = pd.factorize(g["customer_id"].astype("str"))[0]
+    rows = []
+    for contrast, text, grp_s, ref_s in contrasts:
+        grp = grp_s.fillna(False).to_numpy(dtype=bool)
+        ref = ref_s.fillna(False).to_numpy(dtype=bool) & ~grp
+        n_group, n_ref = int(grp.sum()), int(ref.sum())
+        row = {
+            "touchpoint": tp,
+            "contrast": contrast,
+            "signal": text,
+            "score": _SCORE_OF[contrast],
+            "n": n_group + n_ref,
+            "n_group": n_group,
+            "return_rate_middle": y[ref, 0].mean() if n_ref else np.nan,
+            "note": "",
+        }
+        if n_group < min_base or n_ref < min_base:
+            row["note"] = f"not tested: fewer than {min_base} contacts in a group"
+            rows.append(row)
+            continue
+        row["raw"] = y[grp, 0].mean() - row["return_rate_middle"]
+        if covs_all is None:
+            covs_all = _log_design(g, unit_effects, period_effects).to_numpy(dtype="float64")
+        sub = grp | ref
+        covs = covs_all[sub]
+        covs = covs[:, covs.std(axis=0) > 0]
+        X = np.column_stack([np.ones(int(sub.sum())), grp[sub].astype("float64"), covs])
+        codes = pd.factorize(codes_all[sub])[0]
+        est, se = _ols_cluster(y[sub], X, codes)
+        row.update(
+            effect=est[0],
+            ci_low=est[0] - z * se[0],
+            ci_high=est[0] + z * se[0],
+            p_value=float(2 * stats.norm.sf(abs(est[0]) / se[0])) if se[0] > 0 else np.nan,
+            stays_effect=est[1],
+            stays_ci_low=est[1] - z * se[1],
+            stays_ci_high=est[1] + z * se[1],
+        )
+        rows.append(row)
+    return rows
+
+
+def log_moment_effects(
+    frame: pd.DataFrame,
+    *,
+    horizon: int = 6,
+    decile: float = 0.1,
+    signals: Sequence[str] = tuple(LOG_SIGNALS),
+    touchpoints: Sequence[str] | None = None,
+    unit_effects: bool = True,
+    period_effects: bool = True,
+    min_base: int = 30,
+    alpha: float = 0.05,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Magic moments and pain points per touchpoint from experience signals in the log.
+
+    Per touchpoint and signal (:data:`LOG_SIGNALS`), contacts with the signal are compared
+    with the comparison contacts on the guest's return after the journey ended (a stay
+    within ``horizon`` months; and the number of stays in the window), by a linear
+    probability model holding prior behaviour constant (:data:`MOMENT_COVARIATES`, measured
+    before the journey began), with hotel fixed effects (``unit_effects``: slow desks may
+    sit in weaker hotels) and fixed effects of the month the journey ended
+    (``period_effects``: season), and customer-clustered (CR1) standard errors.
+    Benjamini-Hochberg runs over every touchpoint x signal tested. A **pain point** is a
+    bad signal (slow, failed, channel switch) followed by significantly fewer returns; a
+    **magic moment** a very good one (fast) followed by significantly more. Where time
+    spent is the value (a long dinner), a "slow" contact is not a bad experience: read the
+    signal before the verdict (``touchpoints`` restricts the analysis).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        :func:`log_moment_frame` for the same ``horizon``.
+    decile : float, default=0.1
+        The share of a touchpoint's contacts that is "slowest" (and "fastest"); the middle
+        is strictly between the two cut-offs.
+    min_base : int, default=30
+        A contrast needs this many contacts in each of its two groups.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per touchpoint x signal, with the columns of :func:`moment_effects`
+        (``source`` ``"interactions"``; ``score`` names the log column read) plus
+        ``stays_effect`` / ``stays_ci_low`` / ``stays_ci_high``, the adjusted difference
+        in stays within the window.
+    """
+    from threadpoolctl import threadpool_limits
+
+    h = int(horizon)
+    y_ret, y_stays = f"retained_{h}m", f"stays_{h}m"
+    missing = [c for c in ("touchpoint", "customer_id", y_ret, y_stays) if c not in frame]
+    if missing:
+        raise DataValidationError(
+            f"the log moments frame lacks {', '.join(missing)}",
+            file="interactions",
+            column=missing[0],
+            rule=f"contacts followed for {h} months (log_moment_frame with the same horizon)",
+            fix="Build the frame with journey.log_moment_frame(..., horizon=h).",
+        )
+    unknown = set(signals) - set(LOG_SIGNALS)
+    if unknown:
+        raise ValueError(f"unknown log signal(s) {sorted(unknown)}; use {sorted(LOG_SIGNALS)}")
+    d = frame[frame[y_ret].notna()]
+    if touchpoints is not None:
+        d = d[d["touchpoint"].isin(list(touchpoints))]
+    z = stats.norm.ppf(0.5 + level / 2)
+    rows = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for tp, g in d.groupby("touchpoint", sort=True):
+            rows += _log_touchpoint(
+                tp, g, signals, decile, unit_effects, period_effects, min_base, h, z
+            )
+    out = pd.DataFrame(rows).reindex(columns=list(MOMENT_COLUMNS))
+    out["source"] = "interactions"
+    out["horizon_months"] = h
+    if out.empty:
+        return out
+    out["q"] = benjamini_hochberg(out["p_value"])
+    out["kind"] = _moment_kind(out, alpha)
+    out["note"] = out["note"].fillna("")
+    return out.reset_index(drop=True)
+
+
+def _moment_kind(out: pd.DataFrame, alpha: float) -> np.ndarray:
+    sig = out["q"] < alpha
+    return np.select(
+        [
+            sig & out["contrast"].isin(GOOD_CONTRASTS) & (out["effect"] > 0),
+            sig & out["contrast"].isin(BAD_CONTRASTS) & (out["effect"] < 0),
+        ],
+        ["magic", "pain"],
+        "none",
+    )
+
+
+def interaction_moments(
+    interactions: ibis.Table,
+    stages: Sequence[str],
+    *,
+    customers: pd.DataFrame | None = None,
+    horizon: int = 6,
+    stay_stage: str = "check_in",
+    session_gap_days: float = 7.0,
+    data_end: pd.Timestamp | str | None = None,
+    journeys: Journeys | None = None,
+    **kwargs,
+) -> pd.DataFrame:
+    """:func:`log_moment_frame` then :func:`log_moment_effects` (``kwargs`` go to the latter)."""
+    frame = log_moment_frame(
+        interactions,
+        stages,
+        customers=customers,
+        horizon=horizon,
+        stay_stage=stay_stage,
+        session_gap_days=session_gap_days,
+        data_end=data_end,
+        journeys=journeys,
+    )
+    return log_moment_effects(frame, horizon=horizon, **kwargs)
+
+
+def combine_moments(*frames: pd.DataFrame | None) -> pd.DataFrame:
+    """Survey and log moments in one table (``journey_moments``), in :data:`MOMENT_COLUMNS`
+    order; each source keeps its own Benjamini-Hochberg family. Rows without a ``source``
+    are survey rows (tables saved before the log moments existed)."""
+    parts = []
+    for f in frames:
+        if f is None or not len(f):
+            continue
+        f = f.copy()
+        if "source" not in f:
+            f["source"] = "survey"
+        parts.append(f.reindex(columns=list(MOMENT_COLUMNS)))
+    if not parts:
+        return pd.DataFrame(columns=list(MOMENT_COLUMNS))
+    with warnings.catch_warnings():  # all-missing columns (stays effects of survey rows)
+        warnings.simplefilter("ignore", FutureWarning)
+        out = pd.concat(parts, ignore_index=True)
+    out["note"] = out["note"].fillna("")
     return out
 
 
@@ -1400,6 +1933,41 @@ def _pp(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{100 * x:+.1f} pp"
 
 
+def _log_moments_finding(m: pd.DataFrame, step: str):
+    from rox_helpers.artifacts import Finding
+
+    tested = m[m["q"].notna()]
+    magic = tested[tested["kind"] == "magic"].sort_values("effect", ascending=False)
+    pain = tested[tested["kind"] == "pain"].sort_values("effect")
+
+    def line(r) -> str:
+        return (
+            f"{r.touchpoint}, {r.signal}: {_pp(r.effect)} return rate within "
+            f"{r.horizon_months} months (95% CI {_pp(r.ci_low)} to {_pp(r.ci_high)}; q = "
+            f"{r.q:.3g}; {int(r.n_group):,} of {int(r.n):,} contacts)"
+        )
+
+    ev = [f"Pain: {line(r)}" for r in pain.head(4).itertuples()]
+    ev += [f"Magic: {line(r)}" for r in magic.head(4).itertuples()]
+    if not ev and len(tested):
+        ev.append("No touchpoint signal is significant after Benjamini-Hochberg; the closest:")
+        ev += [line(r) for r in tested.sort_values("p_value").head(3).itertuples()]
+    return Finding(
+        step=step,
+        headline=(
+            f"From the interaction log: {len(pain)} pain point(s) and {len(magic)} magic "
+            f"moment(s) among {len(tested)} touchpoint signals tested "
+            f"({tested['touchpoint'].nunique()} touchpoints)"
+        ),
+        evidence=ev or ["No touchpoint had a large enough base to test."],
+        so_what="Signals the log records (time taken, dead ends, channel switches) are "
+        "compared on the guest's return after the trip, holding prior behaviour, hotel and "
+        "month constant; where time spent is the value (a dinner) a long contact is no bad "
+        "experience. An interval spanning zero is too little evidence, not proof of no effect.",
+        confidence="medium" if len(magic) + len(pain) else "low",
+    )
+
+
 def journey_findings(
     *,
     funnel_overall: pd.DataFrame | None = None,
@@ -1412,7 +1980,11 @@ def journey_findings(
     currency: str = "EUR",
     step: str = "05",
 ) -> list:
-    """Findings of the journey step, from whichever parts could be computed."""
+    """Findings of the journey step, from whichever parts could be computed.
+
+    ``moments`` may hold both sources (:func:`combine_moments`): survey rows make the magic
+    moments finding, ``source == "interactions"`` rows a finding of their own.
+    """
     from rox_helpers.artifacts import Finding
 
     out = []
@@ -1469,6 +2041,10 @@ def journey_findings(
                 confidence="medium",
             )
         )
+    log_moments = None
+    if moments is not None and "source" in moments:
+        log_moments = moments[moments["source"] == "interactions"]
+        moments = moments[moments["source"] != "interactions"]
     if moments is not None and len(moments):
         tested = moments[moments["q"].notna()]
         magic = tested[tested["kind"] == "magic"].sort_values("effect", ascending=False)
@@ -1516,6 +2092,8 @@ def journey_findings(
                 confidence="medium" if len(magic) + len(pain) else "low",
             )
         )
+    if log_moments is not None and len(log_moments):
+        out.append(_log_moments_finding(log_moments, step))
     if themes is not None and len(themes.themes):
         th = themes.themes[themes.themes["reliable"]]
         pain = th[th["tone"] == "pain"].sort_values("nps_difference")

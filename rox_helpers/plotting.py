@@ -640,16 +640,41 @@ def journey_funnel(funnel: pd.DataFrame, *, colours=None, ax=None, title: str = 
     return ax
 
 
-def journey_moments(moments: pd.DataFrame, *, colours=None, ax=None, title: str = ""):
-    """Magic moments and pain points (from ``journey.moment_effects``): the adjusted
-    difference in the return rate after a very good or a bad experience at each touchpoint,
-    with 95% intervals; coloured when significant after Benjamini-Hochberg."""
+_CONTRAST_LABEL = {
+    "very_good": "very good",
+    "bad": "bad",
+    "slow": "slowest tenth",
+    "fast": "fastest tenth",
+    "failed": "dead end",
+    "channel_switch": "switched channel",
+}
+
+
+def journey_moments(
+    moments: pd.DataFrame, *, colours=None, ax=None, title: str = "", max_rows: int = 30
+):
+    """Magic moments and pain points (from ``journey.moment_effects`` and, with ``source``,
+    ``journey.log_moment_effects``): the adjusted difference in the return rate after a
+    very good or a bad experience at each touchpoint, with 95% intervals; coloured when
+    significant after Benjamini-Hochberg; squares are signals read from the log. Beyond
+    ``max_rows`` tested contrasts, the significant ones and the smallest p-values are shown."""
     pal = palette(colours)
     m = moments[moments["effect"].notna()].copy()
+    src = m["source"] if "source" in m else pd.Series("survey", index=m.index)
     m["name"] = [
-        f"{_label(t)}: {'very good' if c == 'very_good' else 'bad'}"
-        for t, c in zip(m["touchpoint"], m["contrast"], strict=True)
+        f"{_label(t)}: {_CONTRAST_LABEL.get(c, _label(c))}" + (" (log)" if s != "survey" else "")
+        for t, c, s in zip(m["touchpoint"], m["contrast"], src, strict=True)
     ]
+    m["log"] = src != "survey"
+    shown = len(m)
+    if len(m) > max_rows:
+        m = m.assign(_sig=m["kind"] != "none").sort_values(
+            ["_sig", "p_value"], ascending=[False, True]
+        )
+        m = m.head(max_rows)
+        title = title or (
+            f"Magic moments (gold) and pain points (red): the {max_rows} clearest of {shown}"
+        )
     m = m.sort_values("effect")
     ax = _ax(ax, size=(7.5, 0.32 * max(len(m), 1) + 1.5))
     if m.empty:
@@ -666,10 +691,19 @@ def journey_moments(moments: pd.DataFrame, *, colours=None, ax=None, title: str 
         ecolor="#888888",
         elinewidth=1,
     )
-    ax.scatter(100 * m["effect"], y, c=[colour[k] for k in m["kind"]], s=40, zorder=3)
+    for is_log, marker in ((False, "o"), (True, "s")):
+        k = (m["log"] == is_log).to_numpy()
+        ax.scatter(
+            100 * m["effect"][k],
+            y[k],
+            c=[colour[v] for v in m["kind"][k]],
+            s=40,
+            marker=marker,
+            zorder=3,
+        )
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, m["name"], fontsize=7)
-    ax.set_xlabel("difference in the return rate vs middling answers (points), adjusted")
+    ax.set_xlabel("difference in the return rate vs the middle (points), adjusted")
     ax.set_title(title or "Magic moments (gold) and pain points (red)")
     sns.despine(ax=ax)
     return ax

@@ -338,6 +338,207 @@ def test_forgiveness_and_pooled_moments() -> None:
 
 
 # --------------------------------------------------------------------------------------
+# Moments from the interaction log
+# --------------------------------------------------------------------------------------
+
+LOG_STAGES = ["book", "check_in", "check_out"]
+
+
+def _contact(cust, ts, stage, tp, channel, done=True, minutes=np.nan, revenue=0.0, unit="H1"):
+    return {
+        "customer_id": cust,
+        "unit_id": unit,
+        "timestamp": pd.Timestamp(ts),
+        "journey_stage": stage,
+        "touchpoint": tp,
+        "channel": channel,
+        "completed": done,
+        "duration_min": minutes,
+        "revenue": revenue,
+    }
+
+
+def test_log_moment_frame_follows_each_contact_after_its_journey() -> None:
+    """X: trip 1 (Jan-Feb 2024); trip 2 starts with a web dead end, booked by phone the next
+    day; trip 3 in December. Y: one trip, then a stay 17 months later (sets the data end)."""
+    rows = [
+        _contact("X", "2024-01-10 09:00", "book", "web_booking", "web", minutes=4, revenue=300),
+        _contact("X", "2024-02-01 15:00", "check_in", "desk_checkin", "front_desk", minutes=12),
+        _contact("X", "2024-02-03 11:00", "check_out", "desk_checkout", "front_desk", minutes=3),
+        _contact("X", "2024-03-01 10:00", "book", "web_booking", "web", done=False, minutes=9),
+        _contact("X", "2024-03-02 10:00", "book", "phone_booking", "phone", revenue=200),
+        _contact("X", "2024-03-20 15:00", "check_in", "desk_checkin", "front_desk", minutes=5),
+        _contact("X", "2024-03-22 11:00", "check_out", "desk_checkout", "front_desk"),
+        _contact("X", "2024-12-01 15:00", "check_in", "desk_checkin", "front_desk", minutes=6),
+        _contact("Y", "2024-01-05 09:00", "book", "web_booking", "web", revenue=150),
+        _contact("Y", "2024-01-20 15:00", "check_in", "desk_checkin", "front_desk", minutes=7),
+        _contact("Y", "2024-01-21 11:00", "check_out", "desk_checkout", "front_desk"),
+        _contact("Y", "2025-06-01 15:00", "check_in", "desk_checkin", "front_desk", minutes=7),
+    ]
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["X", "Y"],
+            "signup_date": pd.to_datetime(["2023-06-01", None]),
+            "app_install_date": pd.to_datetime(["2024-03-01", None]),
+        }
+    )
+    fr = journey.log_moment_frame(
+        ibis.memtable(pd.DataFrame(rows)), LOG_STAGES, customers=customers, horizon=6
+    )
+    assert fr.attrs["data_end"].startswith("2025-06-02")
+    # Y's last stay has no complete window; every other contact is followed
+    assert len(fr) == len(rows) - 1
+    x = fr[fr["customer_id"] == "X"].set_index(["touchpoint", "journey_start"])
+    trip1 = x.xs(pd.Timestamp("2024-01-10 09:00"), level="journey_start")
+    # the booking is followed from the day after check-out: its own stay is no return
+    assert trip1["stays_6m"].tolist() == [1.0, 1.0, 1.0] and (trip1["retained_6m"] == 1).all()
+    assert (trip1["prior_stays"] == 0).all() and (trip1["prior_revenue"] == 0).all()
+    trip2 = x.xs(pd.Timestamp("2024-03-01 10:00"), level="journey_start")
+    assert len(trip2) == 4  # the dead end and the phone booking are one journey
+    assert (trip2["stays_6m"] == 0).all()  # December is more than 6 months after 22 March
+    assert (trip2["prior_stays"] == 1).all() and (trip2["prior_revenue"] == 300).all()
+    assert trip2.loc["web_booking", "completed"] == 0 and trip2.loc["web_booking", "switched"] == 1
+    assert trip2.loc["phone_booking", "switched"] == 0 and trip1["switched"].sum() == 0
+    # status at the start of the journey: the app came on 1 March, with trip 2
+    assert (trip1["app_user_at_response"] == 0).all()
+    assert (trip2["app_user_at_response"] == 1).all()
+    # tenure from sign-up
+    assert trip1["tenure_days"].iloc[0] == pytest.approx(
+        (pd.Timestamp("2024-01-10 09:00") - pd.Timestamp("2023-06-01")).total_seconds() / 86400
+    )
+    trip3 = x.xs(pd.Timestamp("2024-12-01 15:00"), level="journey_start")
+    # its 12 months of history are cut at the start of the log (5 January)
+    observed = (pd.Timestamp("2024-12-01 15:00") - pd.Timestamp("2024-01-05")).days + 15 / 24
+    assert trip3["prior_stays"].tolist() == [2.0]
+    assert trip3["prior_months"].iloc[0] == pytest.approx(observed / (365.25 / 12))
+    y = fr[fr["customer_id"] == "Y"]
+    assert (y["stays_6m"] == 0).all() and (y["tenure_days"] == 0).all()  # first seen then
+
+
+def _planted_log(seed: int = 5, n: int = 1500) -> pd.DataFrame:
+    """Trips of ``n`` guests over two years at three hotels: a web booking (8% dead ends),
+    a desk check-in and a check-out. After a trip the guest comes back within six months
+    with probability 0.6, halved (0.3) when the check-in was among the slowest tenth; slow
+    or fast bookings change nothing."""
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp("2023-01-01")
+    slow_cut = np.exp(np.log(6.0) + 0.35 * stats.norm.ppf(0.9))
+    rows = []
+    for c in range(n):
+        cust = f"c{c}"
+        day = rng.uniform(0, 180)
+        while day < 730:
+            book = t0 + pd.Timedelta(days=day)
+            ok = rng.random() > 0.08
+            rows.append(
+                _contact(cust, book, "book", "web_booking", "web", ok, rng.lognormal(1.6, 0.4))
+            )
+            p_back, end = 0.6, day
+            if ok:
+                minutes = rng.lognormal(np.log(6.0), 0.35)
+                arrive = book + pd.Timedelta(days=10)
+                rows.append(
+                    _contact(cust, arrive, "check_in", "desk_checkin", "front_desk", True, minutes)
+                )
+                rows.append(
+                    _contact(cust, arrive + pd.Timedelta(days=2), "check_out", "checkout", "desk")
+                )
+                p_back = 0.3 if minutes > slow_cut else 0.6
+                end = day + 12
+            day = end + (rng.uniform(20, 170) if rng.random() < p_back else rng.uniform(200, 400))
+    df = pd.DataFrame(rows)
+    df["timestamp"] = df["timestamp"].dt.floor("min")
+    df["unit_id"] = df["customer_id"].str[1:].astype(int).mod(3).map(lambda i: f"H{i}")
+    return df
+
+
+def test_log_moments_find_the_planted_pain_point_and_nothing_else() -> None:
+    log = ibis.memtable(_planted_log())
+    m = journey.interaction_moments(log, LOG_STAGES, horizon=6, min_base=30)
+    assert set(m["source"]) == {"interactions"}
+    tested = m[m["q"].notna()].set_index(["touchpoint", "contrast"])
+    slow = tested.loc[("desk_checkin", "slow")]
+    assert slow["kind"] == "pain" and slow["ci_high"] < 0
+    # the return probability halves: the interval of (rate after a slow check-in) / (middle)
+    mid = slow["return_rate_middle"]
+    assert (mid + slow["ci_low"]) / mid < 0.5 < (mid + slow["ci_high"]) / mid
+    assert slow["stays_effect"] < 0 and slow["stays_ci_high"] < 0
+    others = tested.drop(index=("desk_checkin", "slow"))
+    assert {("desk_checkin", "fast"), ("web_booking", "slow"), ("web_booking", "failed")} <= set(
+        others.index
+    )
+    assert (others["kind"] == "none").all(), others[["effect", "q"]]
+    # a dead-end booking is followed from the dead end, not from a stay it never had: no
+    # mechanical "loss" of the stay it would have led to
+    failed = tested.loc[("web_booking", "failed")]
+    assert failed["ci_low"] < 0 < failed["ci_high"] or failed["effect"] > 0
+    # BH over every touchpoint x signal tested
+    np.testing.assert_allclose(tested["q"], journey.benjamini_hochberg(tested["p_value"]))
+    # no switch in this log: reported, not tested
+    sw = m[m["contrast"] == "channel_switch"]
+    assert sw["q"].isna().all() and sw["note"].str.contains("fewer than").all()
+    # restricting the signals and touchpoints restricts the family
+    only = journey.interaction_moments(
+        log, LOG_STAGES, horizon=6, signals=["slow"], touchpoints=["desk_checkin"]
+    )
+    assert only[["touchpoint", "contrast"]].values.tolist() == [["desk_checkin", "slow"]]
+    with pytest.raises(ValueError, match="unknown log signal"):
+        journey.log_moment_effects(journey.log_moment_frame(log, LOG_STAGES), signals=["sluggish"])
+
+
+def test_ols_cluster_matches_statsmodels() -> None:
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(2)
+    n = 400
+    groups = rng.integers(0, 60, n)
+    X = np.column_stack(
+        [np.ones(n), rng.random(n) < 0.3, rng.normal(size=n), rng.integers(0, 3, n) == 1]
+    ).astype("float64")
+    y = (rng.random(n) < 0.4 + 0.1 * X[:, 1] + 0.05 * X[:, 2].clip(-1, 1)).astype("float64")
+    y2 = rng.poisson(1 + X[:, 1]).astype("float64")
+    codes = pd.factorize(groups)[0]
+    est, se = journey._ols_cluster(np.column_stack([y, y2]), X, codes)
+    for j, yy in enumerate((y, y2)):
+        res = sm.OLS(yy, X).fit(cov_type="cluster", cov_kwds={"groups": codes})
+        assert est[j] == pytest.approx(res.params[1])
+        assert se[j] == pytest.approx(res.bse[1])
+    # a duplicated (collinear) column changes nothing for the focal coefficient
+    est2, se2 = journey._ols_cluster(np.column_stack([y, y2]), np.column_stack([X, X[:, 2]]), codes)
+    np.testing.assert_allclose(est2, est)
+    np.testing.assert_allclose(se2, se, rtol=1e-6)
+
+
+def test_combined_moments_findings_and_chart() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rox_helpers import plotting
+
+    survey = journey.moment_effects(_followup(seed=11), min_base=30)
+    log = journey.interaction_moments(ibis.memtable(_planted_log(n=800)), LOG_STAGES, horizon=6)
+    both = journey.combine_moments(survey, log)
+    assert list(both.columns) == list(journey.MOMENT_COLUMNS)
+    assert both.groupby("source").size().to_dict() == {
+        "interactions": len(log),
+        "survey": len(survey),
+    }
+    # each source is its own BH family: the survey rows keep their q
+    s = both[both["source"] == "survey"].reset_index(drop=True)
+    np.testing.assert_allclose(s["q"], survey["q"])
+    assert s["signal"].str.contains("csat at or").all()
+    # what action 3 (actions.magic_moments_evidence) reads is all there
+    assert {"touchpoint", "kind", "q", "effect", "ci_low", "ci_high", "n"} <= set(both.columns)
+    findings = journey.journey_findings(moments=both)
+    heads = [f.headline for f in findings]
+    assert len(findings) == 2 and heads[1].startswith("From the interaction log: 1 pain point")
+    assert any("desk_checkin" in e and "slowest" in e for e in findings[1].evidence)
+    ax = plotting.journey_moments(both, max_rows=8)
+    assert len(ax.get_yticklabels()) == 8 and "clearest" in ax.get_title()
+    assert any("(log)" in t.get_text() for t in ax.get_yticklabels())
+
+
+# --------------------------------------------------------------------------------------
 # Languages and themes
 # --------------------------------------------------------------------------------------
 
@@ -448,6 +649,54 @@ def test_sample_funnel_recovers_the_generator(sample_journeys, truth) -> None:
     # open (censored) journeys are few
     p = sample_journeys.paths
     assert p.loc[p["status"] == "open", "journeys"].sum() < 0.05 * p["journeys"].sum()
+
+
+def test_sample_log_moments_slow_checkin(loaded, sample_journeys, truth) -> None:
+    """Desk time drives the check-in speed rating, which drives NPS, which drives the return
+    rate: a slow front-desk check-in should cost returns, but only a little. The sample's
+    interval is checked against the generator's first-order implied effect, not a number."""
+    jc = loaded.config.journey
+    fr = journey.log_moment_frame(
+        loaded.interactions,
+        jc.stages,
+        customers=loaded.tables["customers"],
+        horizon=jc.horizon_months,
+        journeys=sample_journeys,
+    )
+    m = journey.log_moment_effects(fr, horizon=jc.horizon_months)
+    assert set(m["source"]) == {"interactions"}
+    tested = m[m["q"].notna()]
+    np.testing.assert_allclose(tested["q"], journey.benjamini_hochberg(tested["p_value"]))
+    r = m.set_index(["touchpoint", "contrast"])
+    slow = r.loc[("front_desk_checkin", "slow")]
+    assert slow["n_group"] >= 30 and slow["ci_low"] < slow["effect"] < slow["ci_high"]
+    assert slow["effect"] < 0  # the generator's direction
+    assert slow["effect"] < r.loc[("front_desk_checkin", "fast"), "effect"]
+    # implied by the generator: extra desk minutes x rating per minute x NPS weight of
+    # check-in speed (business 0.45 ... leisure 0.05) x log trip rate per NPS point, turned
+    # into a 6-month return probability (d P = exp(-L) L d log rate, L = -log(1 - P))
+    cm = truth["causal_model"]
+    desk = fr[fr["touchpoint"] == "front_desk_checkin"]
+    lo_cut, hi_cut = desk["minutes"].quantile([0.1, 0.9])
+    extra = (
+        desk.loc[desk["minutes"] >= hi_cut, "minutes"].mean()
+        - desk.loc[(desk["minutes"] > lo_cut) & (desk["minutes"] < hi_cut), "minutes"].mean()
+    )
+    weights = [w["checkin_speed"] for w in cm["nps"]["driver_weights"].values()]
+    lam = -np.log(1 - slow["return_rate_middle"])
+    per_weight = (
+        extra
+        * cm["attributes"]["checkin_speed_per_minute"]
+        * cm["returns"]["log_rate_per_nps_point"]
+        * np.exp(-lam)
+        * lam
+    )
+    implied = sorted(per_weight * np.array([min(weights), max(weights)]))
+    assert slow["ci_low"] <= implied[1] and slow["ci_high"] >= implied[0]
+    # a dead-end booking is followed from the dead end: no mechanical loss of the stay it
+    # never had (that would be about -0.9)
+    failed = r.loc[("website_booking", "failed")]
+    assert abs(failed["effect"]) < 0.05
 
 
 def test_sample_languages_and_examples(loaded, truth, sample) -> None:
