@@ -1078,7 +1078,7 @@ def collected_fields(
     for table, rep in reports.items():
         df = tables.get(table)
         idents = set(getattr(rep, "identifiers", {}) or {})
-        for c in idents:
+        for c in sorted(idents):  # a set: sorted, so the table is the same run to run
             rows.append({"table": table, "field": c, "status": "identifier"})
         for c in getattr(rep, "ignored_columns", []) or []:
             rows.append({"table": table, "field": c, "status": "not used"})
