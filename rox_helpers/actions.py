@@ -94,6 +94,7 @@ import pandas as pd
 import yaml
 
 from rox_helpers.errors import ConfigError, DataValidationError
+from rox_helpers.stats import wilson_interval
 
 ACTIONS: dict[str, str] = {
     "fuse_cx_ex": "Fuse CX and EX",
@@ -1111,19 +1112,7 @@ def data_respect_evidence(
     ev = []
 
     def add(metric, label, value, n, unit="share", note="", lo=np.nan, hi=np.nan):
-        ev.append(
-            {
-                "action": "data_respect",
-                "metric": metric,
-                "label": label,
-                "value": value,
-                "ci_low": lo,
-                "ci_high": hi,
-                "n": n,
-                "unit": unit,
-                "note": note,
-            }
-        )
+        ev.append(_row("data_respect", metric, label, value, n, unit, note, lo, hi))
 
     if consent_recorded and customers_total:
         share = 1 - customers_without_consent / customers_total
@@ -1195,17 +1184,9 @@ def data_respect_evidence(
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``k / n``."""
-    from scipy.stats import norm
-
-    if n <= 0:
-        return float("nan"), float("nan")
-    z = norm.ppf(0.5 + level / 2)
-    p = k / n
-    den = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / den
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return float(c - h), float(c + h)
+    """Wilson score interval of a proportion ``k / n`` (NaN when ``n`` is 0)."""
+    lo, hi = wilson_interval(k, n, level)
+    return float(lo[0]), float(hi[0])
 
 
 # ======================================================================================

@@ -116,6 +116,27 @@ def open_interactions(run_dir: str | Path):
     return ibis.duckdb.connect().read_parquet(str(path), table_name="interactions")
 
 
+def read_manifest(
+    run_dir: str | Path,
+    *,
+    rule: str = "a run folder",
+    fix: str = "Pass a folder under <engagement>/runs/, e.g. the one `rox run` printed.",
+) -> dict:
+    """A run folder's ``manifest.json``; a :class:`RoxError` naming the folder when it is not
+    a run folder (``rule`` and ``fix`` say what the command expected)."""
+    from rox_helpers.errors import RoxError
+
+    path = Path(run_dir) / "manifest.json"
+    if not path.is_file():
+        raise RoxError(
+            f"{run_dir} is not a run folder (no manifest.json)",
+            file=str(run_dir),
+            rule=rule,
+            fix=fix,
+        )
+    return json.loads(path.read_text())
+
+
 def save_model(run_dir: str | Path, name: str, model: object) -> Path:
     """Keep a fitted model for later steps of the same run (``artifacts/models/<name>.pkl``),
     so a step that needs it (the business case needs the linkage model's bootstrap draws)

@@ -270,13 +270,9 @@ def signoff(
 
 
 def _need_run(run_dir: Path) -> None:
-    if not (run_dir / "manifest.json").is_file():
-        raise RoxError(
-            f"{run_dir} is not a run folder (no manifest.json)",
-            file=str(run_dir),
-            rule="a run folder",
-            fix="Pass a folder under <engagement>/runs/, e.g. the one `rox run` printed.",
-        )
+    from rox_helpers.artifacts import read_manifest
+
+    read_manifest(run_dir)
 
 
 def _review_summary(run_dir: Path) -> None:

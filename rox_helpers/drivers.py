@@ -132,6 +132,7 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from rox_helpers.errors import DataValidationError
+from rox_helpers.stats import bh_qvalues
 
 _T = TypeVar("_T")
 
@@ -1578,15 +1579,8 @@ def _z_crit(ci: float) -> float:
 
 def _bh(p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Benjamini-Hochberg: (rejected, q-values); NaN p-values are left out."""
-    from statsmodels.stats.multitest import multipletests
-
-    p = np.asarray(p, dtype="float64")
-    reject = np.zeros(len(p), dtype=bool)
-    q = np.full(len(p), np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        reject[ok], q[ok], _, _ = multipletests(p[ok], alpha=alpha, method="fdr_bh")
-    return reject, q
+    q = bh_qvalues(p)
+    return np.nan_to_num(q, nan=np.inf) <= alpha, q
 
 
 # ------------------------------------------------------------------------------------------

@@ -86,11 +86,11 @@ import ibis
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportion_confint
 
 from rox_helpers.errors import ConfigError, DataValidationError
 from rox_helpers.features import EXACT
+from rox_helpers.stats import bh_qvalues as benjamini_hochberg
+from rox_helpers.stats import wilson_interval
 
 __all__ = [
     "Journeys",
@@ -122,30 +122,6 @@ ALL = "All"
 # --------------------------------------------------------------------------------------
 # Small statistics
 # --------------------------------------------------------------------------------------
-
-
-def wilson_interval(
-    successes: np.ndarray | float, n: np.ndarray | float, level: float = 0.95
-) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a proportion (NaN where ``n`` is 0)."""
-    k = np.atleast_1d(np.asarray(successes, dtype="float64"))
-    m = np.atleast_1d(np.asarray(n, dtype="float64"))
-    lo = np.full(k.shape, np.nan)
-    hi = np.full(k.shape, np.nan)
-    ok = m > 0
-    if ok.any():
-        lo[ok], hi[ok] = proportion_confint(k[ok], m[ok], alpha=1 - level, method="wilson")
-    return lo, hi
-
-
-def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q); NaN p-values stay NaN and are not counted."""
-    p = np.asarray(p_values, dtype="float64")
-    q = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        q[ok] = multipletests(p[ok], method="fdr_bh")[1]
-    return q
 
 
 def _nps_parts(scores: pd.Series) -> tuple[int, float, float]:
@@ -992,25 +968,8 @@ def moment_effects(
         f"{score} at or above {very_good:g}",
         f"{score} at or below {bad:g}",
     )
-    cols = [
-        "source",
-        "touchpoint",
-        "contrast",
-        "signal",
-        "kind",
-        "effect",
-        "ci_low",
-        "ci_high",
-        "q",
-        "n",
-        "n_group",
-        "raw",
-        "p_value",
-        "return_rate_middle",
-        "horizon_months",
-        "score",
-        "note",
-    ]
+    # the survey rows have no stays effect (that comes with the log moments)
+    cols = [c for c in MOMENT_COLUMNS if not c.startswith("stays_")]
     return out[cols]
 
 

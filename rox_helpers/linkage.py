@@ -88,6 +88,7 @@ import pandas as pd
 from rox_helpers.config import DERIVED_MEASURES, ELEMENTS, EngagementConfig
 from rox_helpers.errors import RoxError
 from rox_helpers.framework import aggregate_rows, measure_rows, period_label
+from rox_helpers.stats import bh_qvalues
 
 __all__ = [
     "NOISE_SHARE_MAX",
@@ -862,17 +863,6 @@ def _p_boot(draws: np.ndarray) -> np.ndarray:
     return np.clip(2 * np.minimum(lo, hi), 1 / (n + 1), 1.0)
 
 
-def _bh(p: np.ndarray) -> np.ndarray:
-    p = np.asarray(p, float)
-    q = np.full_like(p, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        from scipy.stats import false_discovery_control
-
-        q[ok] = false_discovery_control(p[ok], method="bh")
-    return q
-
-
 def fit_linkage(
     panel: Panel,
     config: EngagementConfig,
@@ -1058,7 +1048,7 @@ def fit_linkage(
         edges["joint_low"] = edges["joint_high"] = np.nan
     edges.attrs["small_sample_factor"] = widen
     if "lead_p" in edges:
-        edges["lead_q"] = _bh(edges["lead_p"].to_numpy())
+        edges["lead_q"] = bh_qvalues(edges["lead_p"].to_numpy())
         edges["feedback_flag"] = edges["lead_q"] < 0.05
     else:
         edges["lead_q"], edges["feedback_flag"] = np.nan, False

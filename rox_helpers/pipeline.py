@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 
 from rox_helpers import __version__
-from rox_helpers.artifacts import load_findings, new_run_dir
+from rox_helpers.artifacts import load_findings, new_run_dir, read_manifest
 from rox_helpers.config import EngagementConfig, load_engagement_config
 from rox_helpers.errors import NotebookFailure, NotebookRunError, RoxError
 from rox_helpers.influencers import naming_record
@@ -325,14 +325,11 @@ def run_engagement(
         if not run_dir.is_dir() and (root / "runs" / run_dir).is_dir():
             run_dir = root / "runs" / run_dir
         manifest_path = run_dir / "manifest.json"
-        if not manifest_path.is_file():
-            raise RoxError(
-                f"{run_dir} has no manifest.json: it is not a run of this engagement",
-                file=str(run_dir),
-                rule="--resume names a run folder",
-                fix=f"Pick one of the folders under {root / 'runs'}.",
-            )
-        old = json.loads(manifest_path.read_text())
+        old = read_manifest(
+            run_dir,
+            rule="--resume names a run folder",
+            fix=f"Pick one of the folders under {root / 'runs'}.",
+        )
         previous = dict(old.get("steps", {}))
     else:
         run_dir = new_run_dir(root)
@@ -360,10 +357,11 @@ def run_engagement(
 
     # which steps keep an earlier result (resume): ok before, same fingerprint, and nothing
     # upstream re-executed
+    planned_ids = {s.id for s in planned}
     keep: set[str] = set()
     for s in planned:
         before = previous.get(s.id, {})
-        ups = [u for u in (*s.needs, *s.after) if u in {p.id for p in planned}]
+        ups = [u for u in (*s.needs, *s.after) if u in planned_ids]
         if (
             before.get("status") in ("ok", "kept")
             and before.get("fingerprint") == fingerprints[s.id]
@@ -375,7 +373,6 @@ def run_engagement(
     status: dict[str, str] = {}
     records: dict[str, dict[str, object]] = {}
     failures: dict[str, NotebookFailure] = {}
-    planned_ids = {s.id for s in planned}
     try:
         for s in planned:
             if s.id in keep:
@@ -458,14 +455,13 @@ def run_engagement(
         manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:1000])
         _write_json(manifest_path, manifest)
         raise
-    failed = [f for k, f in sorted(failures.items())]
+    failed = [failures[k] for k in sorted(failures)]
     bad = failed or any(r.get("status") not in ("ok", "kept") for r in records.values())
     manifest.update(
         status="failed" if bad else "ok",
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
-        outputs={"report": "report.html", **manifest.get("outputs", {})},
-    )
+    )  # the outputs (report, deck, appendix, PDF) are recorded by render_run
     _write_json(manifest_path, manifest)
     return RunResult(run_dir, report, manifest_path, "failed" if bad else "ok", failed)
 

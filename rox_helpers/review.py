@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from rox_helpers.artifacts import read_manifest
 from rox_helpers.errors import ConfigError, RoxError
 
 REVIEW_FILE = "review.yml"
@@ -233,14 +234,7 @@ def sign_off(run_dir: str | Path, engagement: str | Path, by: str) -> dict[str, 
         )
     run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise RoxError(
-            f"{run_dir} has no manifest.json: it is not a run folder",
-            file=str(run_dir),
-            rule="sign off a run",
-            fix="Pass a folder under <engagement>/runs/.",
-        )
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(run_dir, rule="sign off a run")
     if manifest.get("status") != "ok":
         raise RoxError(
             f"run {run_dir.name} did not finish cleanly (status {manifest.get('status')!r})",

@@ -45,7 +45,7 @@ import pandas as pd
 from scipy import stats
 
 from rox_helpers import metrics
-from rox_helpers.artifacts import has_table, load_table
+from rox_helpers.artifacts import has_table, load_table, read_manifest
 from rox_helpers.errors import RoxError
 
 __all__ = [
@@ -761,15 +761,13 @@ def diff_runs(
     run_a, run_b = Path(run_a), Path(run_b)
     manifests = []
     for run in (run_a, run_b):
-        path = run / "manifest.json"
-        if not path.is_file():
-            raise RoxError(
-                f"{run} is not a run folder (no manifest.json)",
-                file=str(run),
+        manifests.append(
+            read_manifest(
+                run,
                 rule="rox diff compares two run folders",
                 fix="Pass two folders under <engagement>/runs/, e.g. the ones `rox run` printed.",
             )
-        manifests.append(json.loads(path.read_text()))
+        )
     ma, mb = manifests
     notes = []
     if ma.get("engagement") and mb.get("engagement") and ma["engagement"] != mb["engagement"]:
