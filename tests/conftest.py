@@ -148,3 +148,98 @@ def loaded(sample):
     from rox_helpers.data import load_engagement
 
     return load_engagement(sample)
+
+
+# --------------------------------------------------------------------------------------
+# Real engines (issue 10): a throwaway PostgreSQL server and a local Spark session
+# --------------------------------------------------------------------------------------
+
+
+def _pg_bin() -> Path | None:
+    import shutil
+
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return versions[-1].parent if versions else None
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A PostgreSQL server of our own on a socket in a temporary folder (and a loopback
+    port), with a database ``rox``; stopped at the end of the session.
+
+    Debian's server binaries refuse to run as root, so as root the cluster belongs to the
+    unprivileged user ``postgres`` (created by the Debian package) when it exists, in a
+    folder outside pytest's private (0700) temporary tree.
+    """
+    import getpass
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bindir = _pg_bin()
+    if bindir is None or not (bindir / "initdb").exists():
+        pytest.skip("PostgreSQL server binaries not found (.ci/run installs postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="rox-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    as_user: list[str] = []
+    user = getpass.getuser()
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to own the server")
+        os.chown(root, pwd.getpwnam("postgres").pw_uid, -1)
+        os.chown(sock, pwd.getpwnam("postgres").pw_uid, -1)
+        as_user = ["runuser", "-u", "postgres", "--"]
+        user = "postgres"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def run(*cmd: str) -> None:
+        done = subprocess.run([*as_user, *cmd], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr or done.stdout}")
+
+    run(str(bindir / "initdb"), "-D", str(data), "-U", user, "-A", "trust", "--no-sync")
+    run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(root / "server.log"),
+        "-w",
+        "-o",
+        f"-k {sock} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off",
+        "start",
+    )
+    try:
+        run(str(bindir / "createdb"), "-h", str(sock), "-p", str(port), "-U", user, "rox")
+        yield f"postgresql://{user}@127.0.0.1:{port}/rox"
+    finally:
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark session (2 cores, UI off, quiet), shared by the session's tests."""
+    pytest.importorskip("pyspark", reason="pyspark not installed (the spark extra)")
+    from rox_helpers.spark import get_session, java_version
+
+    if (java_version() or 0) < 17:
+        pytest.skip("Spark needs Java 17 (.ci/run installs openjdk-17-jre-headless)")
+    session = get_session("local[2]")
+    yield session
+    session.stop()
