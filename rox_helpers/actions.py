@@ -57,9 +57,13 @@ active month after the join month to what they would have had without joining.
   model of the change among non-joiners; units with a propensity outside
   ``[trim, 1 - trim]`` are dropped (overlap trimming). The ratio is
   ``mean post rate of the treated / (that - ATT)``.
-* **Uncertainty.** A bootstrap over customers (stratified by group) that redraws the
-  non-joiners' index months and refits the propensity and outcome models in every
-  replicate; percentile intervals.
+* **Uncertainty.** A Bayesian bootstrap over customers (Rubin 1981), stratified by group:
+  each replicate weights every customer by an exponential draw, re-estimates the seasonal
+  index under those weights and refits the propensity and outcome models; percentile
+  intervals. The non-joiners' index months are random too: the replicates rotate over
+  ``index_draws`` designs with independent draws (built once, not once per replicate), so
+  the interval carries that spread as well (about 5-10% of the variance on the sample,
+  ``benchmarks/bench_actions.py``).
 * **Checks shown.** Standardised mean differences of every covariate before and after
   weighting (target < 0.1); an E-value (VanderWeele & Ding 2017) for how strong an
   unmeasured confounder would have to be; the naive (ever vs never) ratio and a
@@ -77,6 +81,9 @@ VanderWeele, T. J. & Ding, P. (2017). Sensitivity analysis in observational rese
 introducing the E-value. *Annals of Internal Medicine* 167(4), 268-274.
 Crump, R. K., Hotz, V. J., Imbens, G. W. & Mitnik, O. A. (2009). Dealing with limited
 overlap in estimation of average treatment effects. *Biometrika* 96(1), 187-199.
+
+Rubin, D. B. (1981). The Bayesian bootstrap. *The Annals of Statistics* 9(1), 130-134.
+
 Daw, J. R. & Hatfield, L. A. (2018). Matching and regression to the mean in
 difference-in-differences analysis. *Health Services Research* 53(6), 4138-4156.
 """
@@ -500,8 +507,13 @@ OUTCOMES: dict[str, tuple[str, str]] = {
 
 @dataclass
 class _Design:
-    """One draw of the design: rows (customers, controls possibly repeated), index months,
-    unit weights, covariates and window values."""
+    """The design: rows (customers, controls repeated once per drawn index month), index
+    months, unit weights, covariates and window values.
+
+    ``adj`` holds what the seasonal index enters (the covariate and outcome windows of the
+    seasonally adjusted rates), so that a bootstrap replicate can re-estimate the index
+    without rebuilding the rest (:meth:`reseason`).
+    """
 
     rows: np.ndarray
     treated: np.ndarray
@@ -509,6 +521,30 @@ class _Design:
     X: pd.DataFrame
     values: dict[str, dict[str, np.ndarray]]  # outcome -> {"base", "post"}
     n_excluded: int
+    adj: dict[str, Any] = field(default_factory=dict, repr=False)
+    Xn: np.ndarray | None = field(default=None, repr=False)  # X as floats, made once
+
+    def matrix(self) -> np.ndarray:
+        if self.Xn is None:
+            self.Xn = self.X.to_numpy(float)
+        return self.Xn
+
+    def reseason(self, panel: AdoptionPanel, season: np.ndarray) -> _Design:
+        """The same design under another seasonal index (a bootstrap replicate's)."""
+        a = self.adj
+        new = _adjusted(a["active"], season, a["first"], a["mid"], a["k"])
+        values = {**self.values}
+        for o in ("stays", "revenue"):
+            values[o] = {
+                "base": a[f"{o}_base_num"] / np.maximum(new["base"], 1e-9),
+                "post": a[f"{o}_post_num"] / np.maximum(new["post"], 1e-9),
+            }
+        Xn = self.matrix().copy()
+        Xn[:, self.X.columns.get_loc("prior_stay_rate")] = a["stays_prior_num"] / np.maximum(
+            new["prior"], 1e-9
+        )
+        # X (the frame) is the point design's; replicates use Xn
+        return _Design(self.rows, self.treated, self.weight, self.X, values, self.n_excluded, a, Xn)
 
 
 @dataclass
@@ -561,6 +597,30 @@ def _index_months(
     return treated, k, valid
 
 
+def _season(panel: AdoptionPanel, controls: np.ndarray, g: np.ndarray | None = None):
+    """Seasonal index from the non-joiners (their calendar pattern of stays per active
+    month), customers weighted by ``g`` (a bootstrap replicate's weights)."""
+    T = len(panel.months)
+    g = np.ones(len(controls)) if g is None else g
+    season = (g @ panel.stays[controls]) / np.maximum(g @ panel.active[controls], 1e-12)
+    season = season / season[season > 0].mean() if (season > 0).any() else np.ones(T)
+    return np.where(season > 0, season, 1.0)
+
+
+def _adjusted(active, season, first, mid, k) -> dict[str, np.ndarray]:
+    """Seasonally adjusted active months in the prior, baseline and post windows, from the
+    design rows' ``active`` months (n rows x T)."""
+    n, T = active.shape
+    cs = np.zeros((n, T + 1))
+    np.cumsum(active * season[None, :], axis=1, out=cs[:, 1:])
+    flat, base = cs.ravel(), np.arange(n) * (T + 1)
+
+    def win(lo, hi):
+        return np.take(flat, base + hi) - np.take(flat, base + lo)
+
+    return {"prior": win(first, mid), "base": win(mid, k), "post": cs[:, T] - win(0, k + 1)}
+
+
 def _design(
     panel: AdoptionPanel,
     rows: np.ndarray,
@@ -590,11 +650,7 @@ def _design(
     k = np.concatenate([k_all[t_rows], rng.choice(pool, len(c_rep))])
     d = np.concatenate([np.ones(len(t_rows), bool), np.zeros(len(c_rep), bool)])
     u = np.concatenate([np.ones(len(t_rows)), np.full(len(c_rep), 1 / control_draws)])
-
-    # seasonal index from the non-joiners (their calendar pattern of stays per active month)
-    season = panel.stays[c_rows].sum(0) / np.maximum(panel.active[c_rows].sum(0), 1e-12)
-    season = season / season[season > 0].mean() if (season > 0).any() else np.ones(T)
-    season = np.where(season > 0, season, 1.0)
+    season = _season(panel, c_rows)
 
     first = panel.first_active[all_rows]
     eligible = (k >= 0) & (k < T) & (k - first >= min_pre_months) & (T - 1 - k >= min_post_months)
@@ -602,29 +658,39 @@ def _design(
     rows, k, d, u = all_rows[eligible], k[eligible], d[eligible], u[eligible]
     first = first[eligible]
     mid = first + (k - first) // 2
-    r = np.arange(len(rows))
-    adj_cs = np.zeros((len(rows), T + 1))
-    np.cumsum(panel.active[rows] * season[None, :], axis=1, out=adj_cs[:, 1:])
+    end = np.full(len(rows), T)
+    # window sums as flat gathers from the running sums (one take per window and array)
+    flat = {}
 
     def win(name: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        c = adj_cs if name == "adj" else panel.cumsum(name)
-        rr = r if name == "adj" else rows
-        return c[rr, hi] - c[rr, lo]
+        c = flat.get(name)
+        if c is None:
+            c = flat[name] = panel.cumsum(name).ravel()
+        base = rows * (T + 1)
+        return np.take(c, base + hi) - np.take(c, base + lo)
 
     def rate(name: str, den: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         return win(name, lo, hi) / np.maximum(win(den, lo, hi), 1e-9)
 
-    end = np.full(len(rows), T)
+    active = panel.active[rows]
+    adj = _adjusted(active, season, first, mid, k)
+    nums = {
+        "stays_prior_num": win("stays", first, mid),
+        "stays_base_num": win("stays", mid, k),
+        "stays_post_num": win("stays", k + 1, end),
+        "revenue_base_num": win("revenue", mid, k),
+        "revenue_post_num": win("revenue", k + 1, end),
+    }
     values = {
-        "stays": {"base": rate("stays", "adj", mid, k), "post": rate("stays", "adj", k + 1, end)},
-        "retention": {
-            "base": rate("any_stay", "active", mid, k),
-            "post": rate("any_stay", "active", k + 1, end),
-        },
-        "revenue": {
-            "base": rate("revenue", "adj", mid, k),
-            "post": rate("revenue", "adj", k + 1, end),
-        },
+        o: {
+            "base": nums[f"{o}_base_num"] / np.maximum(adj["base"], 1e-9),
+            "post": nums[f"{o}_post_num"] / np.maximum(adj["post"], 1e-9),
+        }
+        for o in ("stays", "revenue")
+    }
+    values["retention"] = {
+        "base": rate("any_stay", "active", mid, k),
+        "post": rate("any_stay", "active", k + 1, end),
     }
     nb, npo = win("nps_n", first, k), win("nps_n", k + 1, end)
     values["nps"] = {
@@ -638,7 +704,7 @@ def _design(
     inter_n = "stay_side_interactions" if side else "interactions"
     dig_n = "stay_side_digital" if side else "digital"
     rev_n = "stay_side_revenue" if side else "revenue"
-    e_stays = win("stays", first, mid)
+    e_stays = nums["stays_prior_num"]
     e_inter = win(inter_n, first, mid)
     starts = panel.months.to_timestamp()
     if "signup_date" in panel.customers:
@@ -649,7 +715,7 @@ def _design(
         tenure = np.zeros(len(rows))
     X = pd.DataFrame(
         {
-            "prior_stay_rate": rate("stays", "adj", first, mid),
+            "prior_stay_rate": e_stays / np.maximum(adj["prior"], 1e-9),
             "prior_months_with_stay": rate("any_stay", "active", first, mid),
             "log_prior_spend_per_stay": np.log1p(win(rev_n, first, mid) / np.maximum(e_stays, 1)),
             "prior_digital_share": win(dig_n, first, mid) / np.maximum(e_inter, 1),
@@ -663,7 +729,10 @@ def _design(
         X["other_before"] = (other_k[rows] < k).astype(float)
     if not static.empty:
         X = pd.concat([X, static.iloc[rows].reset_index(drop=True)], axis=1)
-    return _Design(rows=rows, treated=d, weight=u, X=X, values=values, n_excluded=n_excluded)
+    adj_info = {"active": active, "first": first, "mid": mid, "k": k, **nums}
+    return _Design(
+        rows=rows, treated=d, weight=u, X=X, values=values, n_excluded=n_excluded, adj=adj_info
+    )
 
 
 def _static_dummies(customers: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -675,32 +744,80 @@ def _static_dummies(customers: pd.DataFrame, columns: Sequence[str]) -> pd.DataF
 
 
 def _fit_nuisance(
-    des: _Design, trim: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Propensity (logistic, standardised covariates), the trimming mask and the scaled X."""
+    des: _Design,
+    trim: float,
+    seed: int,
+    *,
+    scale: tuple[np.ndarray, np.ndarray] | None = None,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Propensity (logistic, standardised covariates), the trimming mask, the scaled X and
+    the fit (``scale``, ``init``) that a bootstrap replicate starts from.
+
+    ``scale`` fixes the standardisation (a replicate uses the point estimate's, so the
+    penalty means the same in every replicate); ``init`` warm-starts Newton's method from
+    the point estimate's coefficients (two iterations instead of five).
+    """
     from sklearn.linear_model import LogisticRegression
 
-    X = des.X.to_numpy(float)
-    mu = np.average(X, axis=0, weights=des.weight)
-    sd = np.sqrt(np.average((X - mu) ** 2, axis=0, weights=des.weight))
+    X = des.matrix()
+    if scale is None:
+        mu = np.average(X, axis=0, weights=des.weight)
+        sd = np.sqrt(np.average((X - mu) ** 2, axis=0, weights=des.weight))
+    else:
+        mu, sd = scale
     Z = (X - mu) / np.where(sd > 0, sd, 1)
-    model = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=200, random_state=seed)
+    model = LogisticRegression(
+        C=1.0,
+        solver="newton-cholesky",
+        max_iter=200,
+        random_state=seed,
+        warm_start=init is not None,
+    )
+    if init is not None:
+        model.coef_, model.intercept_ = init[0].copy(), init[1].copy()
     model.fit(Z, des.treated, sample_weight=des.weight)
     p = model.predict_proba(Z)[:, 1]
     keep = (p >= trim) & (p <= 1 - trim)
-    return p, keep, Z
+    return p, keep, Z, {"scale": (mu, sd), "init": (model.coef_, model.intercept_)}
 
 
-def _estimate(des: _Design, trim: float, seed: int, outcomes: Sequence[str]) -> dict[str, Any]:
-    from sklearn.linear_model import Ridge
+def _distinct(rows: np.ndarray) -> int:
+    """Number of distinct customers among design rows (controls appear once per draw)."""
+    if len(rows) == 0:
+        return 0
+    seen = np.zeros(int(rows.max()) + 1, bool)
+    seen[rows] = True
+    return int(seen.sum())
 
-    p, keep, Z = _fit_nuisance(des, trim, seed)
+
+def _wls_predict(Z: np.ndarray, Y: np.ndarray, fit_rows: np.ndarray, w: np.ndarray):
+    """Weighted least squares of every column of ``Y`` on ``Z`` (with an intercept) over
+    ``fit_rows``, predicted for all rows. The normal equations are solved by Cholesky with a
+    vanishing ridge (1e-6, the intercept unpenalised) that keeps collinear dummies solvable;
+    the same as scikit-learn's ``Ridge(alpha=1e-6)`` (tested) without its per-call
+    preprocessing, which dominated the bootstrap."""
+    from scipy.linalg import solve
+
+    A = np.column_stack([np.ones(len(Z)), Z])
+    Af, wf = A[fit_rows], w[fit_rows]
+    G = Af.T @ (Af * wf[:, None])
+    G[np.arange(1, A.shape[1]), np.arange(1, A.shape[1])] += 1e-6
+    B = solve(G, Af.T @ (Y[fit_rows] * wf[:, None]), assume_a="pos")
+    return A @ B
+
+
+def _estimate(
+    des: _Design, trim: float, seed: int, outcomes: Sequence[str], **fit: Any
+) -> dict[str, Any]:
+    p, keep, Z, nuisance = _fit_nuisance(des, trim, seed, **fit)
     d, u = des.treated, des.weight
     out: dict[str, Any] = {
+        "nuisance": nuisance,
         "p": p,
         "keep": keep,
         "n_treated": int((d & keep).sum()),
-        "n_control": int(np.unique(des.rows[~d & keep]).size),
+        "n_control": _distinct(des.rows[~d & keep]),
         "n_trimmed": int((d & ~keep).sum()),
     }
     # outcomes observed for the same units share one multi-output outcome regression
@@ -722,10 +839,8 @@ def _estimate(des: _Design, trim: float, seed: int, outcomes: Sequence[str]) -> 
             base, post = des.values[o]["base"][ok], des.values[o]["post"][ok]
             ys += [post - base, post]  # the change (DR-DiD) and the level (AIPW)
         Y = np.column_stack(ys)
-        # least squares (a vanishing ridge keeps collinear dummies solvable), by Cholesky
-        lm = Ridge(alpha=1e-6, solver="cholesky").fit(zz[~dd], Y[~dd], sample_weight=uu[~dd])
-        M = lm.predict(zz).reshape(len(zz), -1)
-        n_control = int(np.unique(des.rows[ok][~dd]).size)
+        M = _wls_predict(zz, Y, ~dd, uu)
+        n_control = _distinct(des.rows[ok][~dd])
         for i, o in enumerate(names):
             post = Y[:, 2 * i + 1]
             out[o] = {
@@ -772,6 +887,7 @@ def adoption_effects(
     control_draws: int = 3,
     trim: float = 0.05,
     n_boot: int = 200,
+    index_draws: int = 10,
     level: float = 0.95,
     min_base: int = 30,
     seed: int = 0,
@@ -802,6 +918,9 @@ def adoption_effects(
         Overlap trimming: units with a propensity outside ``[trim, 1 - trim]`` are dropped.
     n_boot : int
         Bootstrap replicates (propensity and outcome models refitted in each).
+    index_draws : int
+        Draws of the non-joiners' index months that the replicates rotate over (the
+        point estimate uses the first).
     level : float
     min_base : int
         Outcomes with fewer joiners in the estimand are reported as suppressed.
@@ -828,6 +947,7 @@ def adoption_effects(
         "control_draws": control_draws,
         "static": static,
     }
+    import sklearn
     from threadpoolctl import threadpool_limits
 
     # many small least-squares problems: one BLAS thread each is faster than contention
@@ -836,16 +956,34 @@ def adoption_effects(
         des = _design(panel, base_rows, treated, k_all, other_k, rng, **kw)
         est = _estimate(des, trim, seed, outcomes)
 
-        # bootstrap: resample customers within each group, redraw index months, refit
+        # Bayesian bootstrap (Rubin 1981), stratified by group: every replicate gives each
+        # customer an exponential weight (normalised within joiners and within non-joiners;
+        # a non-joiner's copies share it), re-estimates the seasonal index under those
+        # weights and refits the propensity and outcome models. The non-joiners' index
+        # months are redrawn too: the replicates rotate over ``index_draws`` designs, each
+        # with its own draw, built once (see "Uncertainty" in the module docstring).
         t_rows, c_rows = base_rows[treated[base_rows]], base_rows[~treated[base_rows]]
+        fit = est["nuisance"]
+        designs = [des] + [
+            _design(
+                panel, base_rows, treated, k_all, other_k, np.random.default_rng([seed, j]), **kw
+            )
+            for j in range(1, min(index_draws, max(n_boot, 1)))
+        ]
         draws: dict[str, list[tuple[float, float, float]]] = {o: [] for o in outcomes}
         n_failed = 0
+        g = np.zeros(panel.n)
         for b in range(n_boot):
             r = np.random.default_rng([seed, b])
-            rows = np.concatenate([r.choice(t_rows, len(t_rows)), r.choice(c_rows, len(c_rows))])
+            gt, gc = r.exponential(size=len(t_rows)), r.exponential(size=len(c_rows))
+            g[t_rows], g[c_rows] = gt / gt.mean(), gc / gc.mean()
+            db = designs[b % len(designs)]
+            bd = db.reseason(panel, _season(panel, c_rows, g[c_rows]))
+            bd.weight = db.weight * g[db.rows]
             try:
-                bd = _design(panel, rows, treated, k_all, other_k, r, **kw)
-                be = _estimate(bd, trim, seed, outcomes)
+                # inputs checked once for the point estimate: skip sklearn's per-call checks
+                with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+                    be = _estimate(bd, trim, seed, outcomes, **fit)
             except (ValueError, DataValidationError):  # e.g. one class left after trimming
                 n_failed += 1
                 continue

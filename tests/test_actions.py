@@ -631,3 +631,20 @@ def test_fuse_evidence_finds_units_held_back():
     )
     assert set(u.index[u["held_back"]]) == {"u1", "u2"}
     assert e["units_ex_not_holding_back"] == pytest.approx(3 / 5)
+
+
+def test_outcome_regression_equals_scikit_learns_ridge():
+    """The bootstrap's weighted least squares is sklearn's Ridge(alpha=1e-6), collinear
+    dummies included (solved, not singular)."""
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(3)
+    n = 400
+    a = rng.integers(0, 3, n)
+    Z = np.column_stack([rng.normal(size=(n, 3)), a == 0, a == 1, a == 2]).astype(float)
+    Y = Z[:, :3] @ rng.normal(size=(3, 2)) + rng.normal(size=(n, 2)) + 5
+    w = rng.uniform(0.2, 2, n)
+    fit_rows = rng.random(n) < 0.7
+    got = actions._wls_predict(Z, Y, fit_rows, w)
+    ref = Ridge(alpha=1e-6).fit(Z[fit_rows], Y[fit_rows], sample_weight=w[fit_rows])
+    np.testing.assert_allclose(got, ref.predict(Z), rtol=0, atol=1e-6)
