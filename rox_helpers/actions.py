@@ -888,6 +888,7 @@ def adoption_effects(
     trim: float = 0.05,
     n_boot: int = 200,
     index_draws: int = 10,
+    max_controls: int | None = 50_000,
     level: float = 0.95,
     min_base: int = 30,
     seed: int = 0,
@@ -921,6 +922,11 @@ def adoption_effects(
     index_draws : int
         Draws of the non-joiners' index months that the replicates rotate over (the
         point estimate uses the first).
+    max_controls : int, optional
+        Non-joiners beyond this many are represented by a seeded random sample of this
+        size (all of them counted in ``counts["non_joiners"]``); None keeps them all. Every
+        bootstrap replicate refits two models on joiners + ``control_draws`` x non-joiners
+        rows, so a chain with a million customers needs it.
     level : float
     min_base : int
         Outcomes with fewer joiners in the estimand are reported as suppressed.
@@ -941,6 +947,14 @@ def adoption_effects(
         other_k = np.where(f, ok, 10**6)
     static = _static_dummies(panel.customers, static_covariates)
     base_rows = np.flatnonzero(valid)
+    controls = base_rows[~treated[base_rows]]
+    n_controls_all = len(controls)
+    if max_controls is not None and n_controls_all > max_controls:
+        # a seeded simple random sample of non-joiners: the ATT's control weights are
+        # normalised, so a random subset estimates the same thing (with its own variance,
+        # which the bootstrap over the subset carries)
+        keep_c = np.random.default_rng([seed, 7919]).choice(controls, max_controls, replace=False)
+        base_rows = np.sort(np.concatenate([base_rows[treated[base_rows]], keep_c]))
     kw = {
         "min_pre_months": min_pre_months,
         "min_post_months": min_post_months,
@@ -1103,6 +1117,7 @@ def adoption_effects(
         "trimmed": est["n_trimmed"],
         "controls": est["n_control"],
         "failed_replicates": n_failed,
+        "non_joiners": n_controls_all,
     }
     estimand = (
         f"ATT: {treatment} joiners with at least {min_pre_months} months of history before "

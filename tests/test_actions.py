@@ -648,3 +648,18 @@ def test_outcome_regression_equals_scikit_learns_ridge():
     got = actions._wls_predict(Z, Y, fit_rows, w)
     ref = Ridge(alpha=1e-6).fit(Z[fit_rows], Y[fit_rows], sample_weight=w[fit_rows])
     np.testing.assert_allclose(got, ref.predict(Z), rtol=0, atol=1e-6)
+
+
+def test_adoption_effects_on_a_random_sample_of_non_joiners():
+    panel, truth = _simulated_panel()
+    kw = {"other": None, "static_covariates": ("region",), "outcomes": ("stays",), "seed": 7}
+    full = actions.adoption_effects(panel, n_boot=40, **kw)
+    part = actions.adoption_effects(panel, n_boot=40, max_controls=1500, **kw)
+    assert part.counts["non_joiners"] == full.counts["non_joiners"] > 1500
+    assert part.counts["controls"] <= 1500 < full.counts["controls"]
+    assert part.counts["in_estimand"] == full.counts["in_estimand"]  # every joiner kept
+    h = part.headline()
+    assert h["ci_low"] < truth < h["ci_high"]
+    # fewer controls, a wider interval
+    f = full.headline()
+    assert h["ci_high"] - h["ci_low"] > f["ci_high"] - f["ci_low"]
