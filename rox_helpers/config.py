@@ -79,9 +79,41 @@ class Client(_Model):
 
 
 class Source(_Model):
-    """Where one canonical table comes from and how its columns map."""
+    """Where one canonical table comes from and how its columns map.
 
-    path: str = Field(min_length=1, description="file path relative to the engagement folder")
+    Either ``path`` (a file, a glob such as ``data/interactions/*.parquet``, or a
+    hive-partitioned folder such as ``interactions/year=2026/month=*/``) or ``connection``
+    plus ``table`` (see :mod:`rox_helpers.engines`).
+    """
+
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="file, glob or partitioned folder, relative to the engagement folder",
+    )
+    connection: str | None = Field(
+        default=None,
+        min_length=1,
+        description="duckdb:///file.duckdb (or a .duckdb path), postgresql://user@host:port/db "
+        "or spark:local[*] / spark://master:7077; credentials come from the environment",
+    )
+    table: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the table on the connection (schema.table); for Spark also a Parquet or "
+        "Delta path",
+    )
+    extract: Literal["log", "features"] | None = Field(
+        default=None,
+        description="what comes back from a connection: the validated log, or only customer "
+        "features and aggregates (default: features for connections, log for files)",
+    )
+    quarantine_sample: int = Field(
+        default=10_000,
+        ge=0,
+        description="at most this many failing rows of a log are kept in the quarantine "
+        "(all are counted)",
+    )
     format: Literal["csv", "parquet", "excel", "sav"] | None = None
     columns: dict[str, str] = Field(
         default_factory=dict,
@@ -98,9 +130,55 @@ class Source(_Model):
     delimiter: str | None = None
     sheet: str | int | None = None
 
+    @field_validator("connection")
+    @classmethod
+    def _no_password(cls, v: str | None) -> str | None:
+        if not v:
+            return v
+        from rox_helpers.engines import literal_password_problem
+
+        problem = literal_password_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Source:
+        if (self.path is None) == (self.connection is None):
+            raise ValueError(
+                "give exactly one of path (a file, glob or partitioned folder) or connection "
+                "(with table)"
+            )
+        if self.connection is not None and self.table is None:
+            raise ValueError(
+                "a connection needs a table (e.g. table: analytics.interactions; for Spark "
+                "also a Parquet or Delta path)"
+            )
+        if self.path is not None and self.table is not None:
+            raise ValueError("table goes with connection; a file source has only path")
+        if self.path is not None and self.extract == "features":
+            raise ValueError("the features extract is for connection sources; files are logs")
+        return self
+
+    @property
+    def resolved_extract(self) -> str:
+        """``log`` or ``features``: what a load brings back from the source."""
+        return self.extract or ("features" if self.connection else "log")
+
+    def where(self) -> str:
+        """How messages name the source: the path, or the connection and table (no
+        credentials)."""
+        if self.connection is None:
+            return str(self.path)
+        from rox_helpers.engines import describe
+
+        return describe(self.connection, self.table)
+
     def resolved_format(self) -> str:
         if self.format:
             return self.format
+        if self.path is None:
+            return "table"
         return FORMAT_BY_SUFFIX.get(Path(self.path.rstrip("/*")).suffix.lower(), "csv")
 
 

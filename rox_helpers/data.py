@@ -70,6 +70,9 @@ class TableReport:
     ignored_columns: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # interaction logs: failing rows kept in the quarantine (a sample when below
+    # rows_quarantined; the counts above cover every row)
+    quarantine_kept: int | None = None
 
 
 @dataclass
@@ -104,7 +107,10 @@ class EngagementData:
     privacy: PrivacyReport
     interactions: object | None = None  # ibis.Table
     interactions_quarantine: object | None = None  # ibis.Table
-    con: object | None = None  # ibis DuckDB backend
+    con: object | None = None  # ibis backend of the log (DuckDB, or the client's engine)
+    # what comes back from the log's source: "log" (the validated rows) or "features" (only
+    # customer features and unit x month aggregates; see engagement.yml `extract`)
+    extract: str = "log"
 
     @property
     def declared(self) -> list[str]:
@@ -126,7 +132,8 @@ class EngagementData:
             rows.append(
                 {
                     "table": r.table,
-                    "file": Path(r.file).name,
+                    # a connection source is named by backend and table, a file by its name
+                    "file": r.file if ", table " in r.file else Path(r.file).name,
                     "rows_read": r.rows_read,
                     "rows_valid": r.rows_valid,
                     "rows_quarantined": r.rows_quarantined,
@@ -134,6 +141,17 @@ class EngagementData:
                     "missing_codes": int(sum(r.missing_codes.values())),
                 }
             )
+        kept = {
+            r.table: r.quarantine_kept
+            for r in self.reports.values()
+            if r.quarantine_kept is not None and r.quarantine_kept < r.rows_quarantined
+        }
+        if kept:  # a log's quarantine keeps a bounded sample: say so beside the counts
+            for row in rows:
+                n = kept.get(row["table"])
+                row["quarantine_file"] = (
+                    "all rows" if n is None else f"sample of {n:,} rows (counts cover all)"
+                )
         return pd.DataFrame(rows)
 
     def quarantine_reasons(self) -> pd.DataFrame:
@@ -291,8 +309,39 @@ class _Loader:
         return refs
 
     # --- one table -------------------------------------------------------------------
+    def _read_connection(self, table: str, src: Source) -> RawTable | None:
+        """A small table from a client's engine (through Ibis), or None after a problem."""
+        from rox_helpers import engines
+
+        where = src.where()
+        try:
+            con, t = engines.open_source(src, f"data.{table}", self.root)
+            frame = t.to_pandas()
+            engines.disconnect(con)
+        except engines.SourceError as exc:
+            self.problems.append(
+                Problem(
+                    "error",
+                    exc.message,
+                    file=exc.file or where,
+                    table=table,
+                    column=f"data.{table}",
+                    rule=exc.rule or "",
+                    fix=exc.fix or "",
+                )
+            )
+            return None
+        return RawTable(frame=frame, path=Path(where), format="table")
+
     def load(self, table: str, src: Source) -> None:
-        path = (self.root / src.path).resolve()
+        if src.connection is not None:
+            # a small table on a client's engine: brought back whole, then the same steps
+            self.reports[table] = report = TableReport(table=table, file=src.where())
+            raw = self._read_connection(table, src)
+            if raw is not None:
+                self._load_raw(table, src, raw, report, Path(src.where()))
+            return
+        path = (self.root / str(src.path)).resolve()
         report = TableReport(table=table, file=str(path))
         self.reports[table] = report
         try:
@@ -317,6 +366,11 @@ class _Loader:
             )
             return
         report.sha256 = sha256_file(path)
+        self._load_raw(table, src, raw, report, path)
+
+    def _load_raw(
+        self, table: str, src: Source, raw: RawTable, report: TableReport, path: Path
+    ) -> None:
         spec = CANONICAL[table]
         mapping, ignored = plan_columns(self.cfg, table, src, list(map(str, raw.frame.columns)))
         hard = _missing_required(spec, mapping, raw, src, table) + _double_mapped(
@@ -630,6 +684,9 @@ class _Loader:
             interactions=inter,
             interactions_quarantine=quarantine_i,
             con=con,
+            extract=declared["interactions"].resolved_extract
+            if "interactions" in declared
+            else "log",
         )
 
 

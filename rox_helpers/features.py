@@ -41,6 +41,24 @@ def _safe(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_") or "other"
 
 
+def _ratio(num: ibis.Value, den: ibis.Value) -> ibis.Value:
+    """``num / den`` as float64 from two integer counts (NULL when ``den`` is 0)."""
+    return num.cast("float64") / den.nullif(0).cast("float64")
+
+
+def _n_distinct(t: ibis.Table, value: ibis.Value, name: str) -> ibis.Table:
+    """Per customer, the number of distinct non-null ``value`` (``nunique``)."""
+    pairs = t.select("customer_id", _v=value).filter(ibis._._v.notnull()).distinct()
+    return pairs.group_by("customer_id").aggregate(**{name: pairs.count()})
+
+
+def _join_count(f: ibis.Table, counts: ibis.Table, name: str) -> ibis.Table:
+    """``f`` with the count column ``name`` of ``counts`` (0 for customers it lacks)."""
+    c = counts.rename(_cid="customer_id")
+    j = f.left_join(c, f.customer_id == c._cid)
+    return j.drop("_cid").mutate(**{name: j[name].fill_null(0)})
+
+
 def customer_features(
     interactions: ibis.Table,
     *,
@@ -80,7 +98,6 @@ def customer_features(
     ref = ibis.literal(pd.Timestamp(reference_date).to_pydatetime(), type=dt.Timestamp())
     aggs: dict[str, ibis.Value] = {
         "n_interactions": t.count(),
-        "frequency": t.timestamp.date().nunique(),
         "first_seen": t.timestamp.min(),
         "last_seen": t.timestamp.max(),
     }
@@ -91,9 +108,11 @@ def customer_features(
         paid = t.revenue.fill_null(0) > 0
         if "completed" in cols:
             paid = paid & t.completed.fill_null(False)
-        aggs["purchases"] = paid.cast("int64").sum()
+        aggs["purchases"] = t.count(where=paid)
     if "completed" in cols:
-        aggs["completion_rate"] = t.completed.cast("float64").mean()
+        # counts, not a mean of booleans cast to numbers (PostgreSQL casts no boolean to
+        # bigint or double), so every engine divides the same two integers
+        aggs["completion_rate"] = _ratio(t.count(where=t.completed), t.completed.count())
     if "duration_min" in cols:
         aggs["avg_duration_min"] = t.duration_min.cast(EXACT).sum().cast(
             "float64"
@@ -103,17 +122,23 @@ def customer_features(
             channels = sorted(
                 c for c in t.select("channel").distinct().to_pandas()["channel"].dropna()
             )
-        n = t.count().cast("float64")
+        n = t.count()
         for ch in channels:
-            aggs[f"share_{_safe(ch)}"] = (t.channel == ch).cast("int64").sum().cast("float64") / n
-        aggs["digital_share"] = (
-            t.channel.isin(list(digital_channels)).cast("int64").sum().cast("float64") / n
-        )
-    if "journey_stage" in cols:
-        aggs["stages_reached"] = t.journey_stage.nunique()
-    if "touchpoint" in cols:
-        aggs["touchpoints_used"] = t.touchpoint.nunique()
+            aggs[f"share_{_safe(ch)}"] = _ratio(t.count(where=t.channel == ch), n)
+        aggs["digital_share"] = _ratio(t.count(where=t.channel.isin(list(digital_channels))), n)
     f = t.group_by("customer_id").aggregate(**aggs)
+    # distinct counts as GROUP BYs of their own, joined back: engines spill a GROUP BY to
+    # disk, not COUNT(DISTINCT) (DuckDB runs out of memory on 100M rows), and Spark needs no
+    # Expand of every row per distinct column
+    distinct = {"frequency": t.timestamp.date()}
+    if "journey_stage" in cols:
+        distinct["stages_reached"] = t.journey_stage
+    if "touchpoint" in cols:
+        distinct["touchpoints_used"] = t.touchpoint
+    rest = [c for c in aggs if c != "n_interactions"] + [c for c in distinct if c != "frequency"]
+    for name, value in distinct.items():
+        f = _join_count(f, _n_distinct(t, value, name), name)
+    f = f.select("customer_id", "n_interactions", "frequency", *rest)
     f = f.mutate(recency_days=(ref.date() - f.last_seen.date()).cast("int64"))
     start = f.first_seen
     if customers is not None and "signup_date" in customers.columns:
@@ -133,5 +158,7 @@ def customer_features(
 def features_frame(
     interactions: ibis.Table, *, customers: pd.DataFrame | None = None, **kw
 ) -> pd.DataFrame:
-    """:func:`customer_features` executed into pandas."""
-    return customer_features(interactions, customers=customers, **kw).to_pandas()
+    """:func:`customer_features` executed into pandas, in code-point order of ``customer_id``
+    whatever the engine's collation (a PostgreSQL database may sort ``C-a`` after ``C-B``)."""
+    df = customer_features(interactions, customers=customers, **kw).to_pandas()
+    return df.sort_values("customer_id", kind="stable", ignore_index=True)

@@ -1,11 +1,23 @@
-"""The interaction log in DuckDB: read, map, pseudonymise and validate, as Ibis expressions.
+"""The interaction log in its engine: read, map, pseudonymise and validate, as Ibis expressions.
 
-The log is read by DuckDB straight from the client's files (CSV, Parquet, or a glob of them)
-and never loaded into pandas, so logs larger than memory work. The row rules are the ones
-pandera applies to the small tables (required values, parse failures, ranges, unknown units
-and customers), written as Ibis predicates; each failing row gets every reason it failed.
-Customer ids are replaced by their keyed hashes through a join inside the engine, so raw ids
-never leave it. The same expressions can later run on Spark, Snowflake or BigQuery.
+The log is read where it lives and never loaded into pandas: by DuckDB straight from the
+client's files (a file, a glob, or a hive-partitioned folder), or by the client's own engine
+(a DuckDB database file, PostgreSQL or Spark; see :mod:`rox_helpers.engines`). The row rules
+are the ones pandera applies to the small tables (required values, parse failures, ranges,
+unknown units and customers), written as Ibis predicates that every backend runs; each failing
+row gets every reason it failed. Failure counts per rule come back, and a bounded sample of
+failing rows (``quarantine_sample``, 10,000 by default) for the quarantine.
+
+Customer ids are pseudonymised inside the engine: the HMAC-SHA256 token of
+:func:`rox_helpers.privacy.pseudonymise` is computed with the engine's own sha256 and hex
+functions (:func:`rox_helpers.engines.hmac_token`), so raw ids never leave it. Ids that are not
+printable ASCII (where Python's NFC normalisation could change the bytes) are few; they are
+brought back distinct, hashed in Python and mapped, as are all ids on a backend without the
+hash functions.
+
+Nothing is written on the client's engine: DuckDB over files keeps scratch tables in its own
+in-memory database; other engines get only queries (and temporary tables for Ibis memtables:
+the known customer ids and those without consent).
 """
 
 from __future__ import annotations
@@ -18,7 +30,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from rox_helpers import privacy
+from rox_helpers import engines, privacy
 from rox_helpers.errors import Problem
 from rox_helpers.io import detect_delimiter, detect_encoding, format_of, read_table
 from rox_helpers.schemas import CANONICAL
@@ -43,15 +55,32 @@ def connect(memory_limit: str = "3GB", threads: int | None = None) -> ibis.BaseB
     return con
 
 
+def _expand(path: str) -> tuple[str, bool]:
+    """A folder becomes a recursive glob of its files; hive partitioning when a path segment
+    is ``key=value``."""
+    hive = any("=" in part for part in Path(path).parts)
+    if Path(path).is_dir() or path.endswith("/"):
+        base = path.rstrip("/")
+        for ext in ("parquet", "pq", "csv", "txt"):
+            if glob.glob(f"{base}/**/*.{ext}", recursive=True):
+                return f"{base}/**/*.{ext}", hive
+        return f"{base}/**/*", hive
+    return path, hive
+
+
 def _read(con: ibis.BaseBackend, path: str, src: Source) -> ibis.Table:
+    path, hive = _expand(path)
     fmt = src.format or format_of(Path(path))
     if fmt == "parquet":
+        if hive:
+            return con.read_parquet(path, table_name="interactions_raw", hive_partitioning=True)
         return con.read_parquet(path, table_name="interactions_raw")
     if fmt == "csv":
-        first = Path(sorted(glob.glob(path))[0]) if any(c in path for c in "*?[") else Path(path)
+        first = Path(sorted(glob.glob(path, recursive=True))[0]) if _is_glob(path) else Path(path)
         enc = src.encoding or detect_encoding(first)
         sep = src.delimiter or detect_delimiter(first, enc)
         duck_enc = "utf-8" if enc.startswith("utf-8") else "latin-1"
+        extra = {"hive_partitioning": True} if hive else {}
         return con.read_csv(
             path,
             table_name="interactions_raw",
@@ -59,17 +88,25 @@ def _read(con: ibis.BaseBackend, path: str, src: Source) -> ibis.Table:
             delim=sep,
             header=True,
             encoding=duck_enc,
+            **extra,
         )
     raw = read_table(path, format=fmt, sheet=src.sheet)
     return con.create_table("interactions_raw", ibis.memtable(raw.frame))
 
 
-def _text(col: ibis.Value) -> ibis.Value:
-    s = col.cast("string").strip()
+def _is_glob(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
+def _text(col: ibis.Value, backend: str = "duckdb") -> ibis.Value:
+    s = col.cast("string")
+    # Ibis writes strip() for Spark as TRIM(' \t\n\r\v\f' FROM s), which Spark reads as
+    # trimming the letters v and f as well ("front_desk" -> "ront_desk"): a regex instead
+    s = s.re_replace(r"^\s+|\s+$", "") if backend == "pyspark" else s.strip()
     return ibis.ifelse(s == "", ibis.null("string"), s)
 
 
-def _id(col: ibis.Value) -> ibis.Value:
+def _id(col: ibis.Value, backend: str = "duckdb") -> ibis.Value:
     """Ids as text; integral floats (123.0, as parquet writes ids with gaps) become "123",
     the same normalisation the pandas tables get, so references match."""
     if col.type().is_floating():
@@ -77,23 +114,78 @@ def _id(col: ibis.Value) -> ibis.Value:
         return ibis.ifelse(whole, col.cast("int64").cast("string"), col.cast("string"))
     if col.type().is_integer():
         return col.cast("string")
-    return _text(col).re_replace(r"^(-?\d+)\.0+$", r"\1")
+    s = _text(col, backend)
+    return ibis.ifelse(s.re_search(INTEGRAL_RE), s.re_extract(INTEGRAL_RE, 1), s)
 
 
-def _number(col: ibis.Value) -> ibis.Value:
+INTEGRAL_RE = r"^(-?[0-9]+)[.]0+$"
+NUMBER_RE = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+ISO_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?$"
+ISO_OFFSET_RE = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?"
+    r" ?(Z|[+-][0-9]{2}:?[0-9]{2})$"
+)
+# strftime -> (PostgreSQL to_timestamp, Java/Spark, regex guard)
+_FORMAT_CODES = {
+    "%Y": ("YYYY", "yyyy", "[0-9]{4}"),
+    "%y": ("YY", "yy", "[0-9]{2}"),
+    "%m": ("MM", "M", "[0-9]{1,2}"),
+    "%d": ("DD", "d", "[0-9]{1,2}"),
+    "%H": ("HH24", "H", "[0-9]{1,2}"),
+    "%I": ("HH12", "h", "[0-9]{1,2}"),
+    "%M": ("MI", "m", "[0-9]{1,2}"),
+    "%S": ("SS", "s", "[0-9]{1,2}"),
+    "%f": ("US", "SSSSSS", "[0-9]{1,6}"),
+    "%b": ("Mon", "MMM", "[A-Za-z]{3}"),
+    "%B": ("Month", "MMMM", "[A-Za-z]+"),
+    "%p": ("AM", "a", "[AaPp][Mm]"),
+}
+
+
+def _translate(fmt: str) -> tuple[str, str, str]:
+    """A strftime format as a PostgreSQL pattern, a Spark (Java) pattern and a guard regex."""
+    import re
+
+    pg, java, rx = [], [], ["^"]
+    i = 0
+    while i < len(fmt):
+        code = fmt[i : i + 2]
+        if code in _FORMAT_CODES:
+            a, b, c = _FORMAT_CODES[code]
+            pg.append(a)
+            java.append(b)
+            rx.append(c)
+            i += 2
+            continue
+        ch = fmt[i]
+        pg.append(f'"{ch}"' if ch.isalpha() else ch)
+        java.append(f"'{ch}'" if ch.isalpha() else ch)
+        rx.append(re.escape(ch))
+        i += 1
+    return "".join(pg), "".join(java), "".join(rx) + "$"
+
+
+def _try_cast(s: ibis.Value, to, guard: str, backend: str) -> ibis.Value:
+    """``try_cast``, on PostgreSQL (whose cast raises) as a cast behind a regex guard."""
+    if backend == "postgres":
+        return ibis.ifelse(s.re_search(guard), s.cast(to), ibis.null(to))
+    return s.try_cast(to)
+
+
+def _number(col: ibis.Value, backend: str = "duckdb") -> ibis.Value:
     if col.type().is_numeric():
         return col.cast("float64")
     if col.type().is_boolean():
         return col.cast("float64")
-    return _text(col).replace(",", ".").try_cast("float64")
+    return _try_cast(_text(col, backend).replace(",", "."), dt.float64, NUMBER_RE, backend)
 
 
-def _boolean(col: ibis.Value) -> ibis.Value:
+def _boolean(col: ibis.Value, backend: str = "duckdb") -> ibis.Value:
     if col.type().is_boolean():
         return col
     if col.type().is_numeric():
         return ibis.ifelse(col.isnull(), ibis.null("boolean"), col != 0).name(col.get_name())
-    s = _text(col).lower()
+    s = _text(col, backend).lower()
     return (
         ibis.cases((s.isin(TRUE_TEXT), True), (s.isin(FALSE_TEXT), False), else_=ibis.null())
         .cast("boolean")
@@ -101,19 +193,22 @@ def _boolean(col: ibis.Value) -> ibis.Value:
     )
 
 
-def _timestamp(col: ibis.Value, fmt: str | None) -> ibis.Value:
+def _timestamp(col: ibis.Value, fmt: str | None, backend: str = "duckdb") -> ibis.Value:
+    """Timestamps (naive, UTC). Unparseable text becomes NULL (and is quarantined). On
+    PostgreSQL a regex guards each cast; a value of the right shape but no real date
+    (31/02/2026) still makes the server refuse the query."""
     if col.type().is_timestamp():
         return col.cast(dt.Timestamp())
     if col.type().is_date():
         return col.cast(dt.Timestamp())
-    s = _text(col)
+    s = _text(col, backend)
     if fmt == "offset":
         # offsets honoured: parsed as instants, kept as naive UTC (the pandas tables' convention)
-        return s.try_cast(dt.Timestamp(timezone="UTC")).cast(dt.Timestamp())
+        utc = _try_cast(s, dt.Timestamp(timezone="UTC"), ISO_OFFSET_RE, backend)
+        return utc.cast(dt.Timestamp())
     if fmt and not fmt.startswith("%Y-%m-%d"):
-        # DuckDB's try_strptime: unparseable values become NULL (quarantined below)
-        return _try_strptime(s, fmt)
-    return s.try_cast(dt.Timestamp())
+        return _strptime(s, fmt, backend)
+    return _try_cast(s, dt.Timestamp(), ISO_RE, backend)
 
 
 def _timestamp_format(raw: ibis.Table, column: str, configured: str | None) -> str | None:
@@ -127,7 +222,26 @@ def _timestamp_format(raw: ibis.Table, column: str, configured: str | None) -> s
     return infer_date_format(values)
 
 
-def _try_strptime(s: ibis.Value, fmt: str) -> ibis.Value:
+def _strptime(s: ibis.Value, fmt: str, backend: str) -> ibis.Value:
+    """Text in a strftime format to a timestamp, NULL where it does not parse."""
+    pg_fmt, java_fmt, guard = _translate(fmt)
+    if backend == "postgres":
+
+        @ibis.udf.scalar.builtin(name="to_timestamp")
+        def to_timestamp(value: str, fmt: str) -> dt.Timestamp(timezone="UTC"):  # pragma: no cover
+            ...
+
+        parsed = to_timestamp(s, pg_fmt).cast(dt.Timestamp())
+        return ibis.ifelse(s.re_search(guard), parsed, ibis.null(dt.Timestamp()))
+    if backend == "pyspark":
+
+        @ibis.udf.scalar.builtin(name="try_to_timestamp")
+        def try_to_timestamp(value: str, fmt: str) -> dt.timestamp:  # pragma: no cover
+            ...
+
+        return try_to_timestamp(s, java_fmt)
+
+    # DuckDB's try_strptime: unparseable values become NULL (quarantined below)
     @ibis.udf.scalar.builtin(name="try_strptime")
     def try_strptime(value: str, fmt: str) -> dt.timestamp:  # pragma: no cover - SQL builtin
         ...
@@ -135,20 +249,57 @@ def _try_strptime(s: ibis.Value, fmt: str) -> ibis.Value:
     return try_strptime(s, fmt)
 
 
-def load_interactions(loader: _Loader, src: Source):
-    """Read, map, pseudonymise and validate the interaction log in DuckDB.
+ODD_ID_RE = r"[^ -~]"  # not printable ASCII: Python's NFC may change the bytes hashed
+MAX_CASES = 500  # odd ids mapped by a CASE expression up to this many, by a join beyond
 
-    Returns ``(clean, quarantine, con)`` Ibis tables, or None after recording a
-    hard problem on ``loader``.
-    """
-    from rox_helpers.data import TableReport, plan_columns
 
-    spec = CANONICAL["interactions"]
-    path = str((loader.root / src.path).resolve()) if not Path(src.path).is_absolute() else src.path
-    report = TableReport(table="interactions", file=path)
-    loader.reports["interactions"] = report
-    is_glob = any(c in path for c in "*?[")
-    if not is_glob and not Path(path).is_file():
+def _pseudonymised_ids(t: ibis.Table, key: privacy.PseudonymKey, backend: str) -> ibis.Table:
+    """A table ``_raw_id -> _pid`` over the distinct customer ids, tokens computed in the
+    engine (once per distinct id). Ids that are not printable ASCII, and every id on a
+    backend without sha256/hex functions, are brought back, hashed by
+    :func:`rox_helpers.privacy.pseudonymise` and mapped (a memtable)."""
+    ids = t.select(_raw_id=t.customer_id).distinct().filter(lambda x: x._raw_id.notnull())
+    token = engines.hmac_token(ids._raw_id, key.key, backend, "C-")
+    if token is None:
+        ids_df = ids.to_pandas()
+        ids_df["_pid"] = privacy.pseudonymise(ids_df["_raw_id"].astype("str"), key, prefix="C-")
+        return ibis.memtable(ids_df)
+    odd = ids._raw_id.re_search(ODD_ID_RE)
+    odd_df = ids.filter(odd).to_pandas()
+    if not len(odd_df):
+        return ids.mutate(_pid=token)
+    odd_df["_pid"] = privacy.pseudonymise(odd_df["_raw_id"].astype("str"), key, prefix="C-")
+    if len(odd_df) <= MAX_CASES:
+        mapped = ibis.cases(
+            *[(ids._raw_id == r, p) for r, p in zip(odd_df["_raw_id"], odd_df["_pid"], strict=True)]
+        )
+        return ids.mutate(_pid=ibis.ifelse(odd, mapped, token))
+    m = ibis.memtable(odd_df.rename(columns={"_raw_id": "_odd_id", "_pid": "_odd_pid"}))
+    j = ids.left_join(m, ids._raw_id == m._odd_id)
+    return j.select(_raw_id=j._raw_id, _pid=ibis.ifelse(j._odd_pid.notnull(), j._odd_pid, token))
+
+
+def _open(loader: _Loader, src: Source, report) -> tuple[ibis.BaseBackend, ibis.Table] | None:
+    """The raw log and its backend: the client's engine for a connection, DuckDB over the
+    files otherwise. Records a hard problem on ``loader`` and returns None when it cannot."""
+    if src.connection:
+        try:
+            return engines.open_source(src, "data.interactions", loader.root)
+        except engines.SourceError as exc:
+            loader.problems.append(
+                Problem(
+                    "error",
+                    exc.message,
+                    file=exc.file or report.file,
+                    table="interactions",
+                    column="data.interactions",
+                    rule=exc.rule or "readable source",
+                    fix=exc.fix or "",
+                )
+            )
+            return None
+    path = report.file
+    if not _is_glob(path) and not Path(path).exists():
         loader.problems.append(
             Problem(
                 "error",
@@ -161,13 +312,13 @@ def load_interactions(loader: _Loader, src: Source):
             )
         )
         return None
-    if not is_glob:
+    if Path(path).is_file():
         from rox_helpers.io import sha256_file
 
         report.sha256 = sha256_file(Path(path))
     con = connect()
     try:
-        raw = _read(con, path, src)
+        return con, _read(con, path, src)
     except Exception as exc:
         loader.problems.append(
             Problem(
@@ -180,6 +331,33 @@ def load_interactions(loader: _Loader, src: Source):
             )
         )
         return None
+
+
+def load_interactions(loader: _Loader, src: Source):
+    """Read, map, pseudonymise and validate the interaction log in its engine.
+
+    Returns ``(clean, quarantine, con)``: Ibis tables on the source's backend (``quarantine``
+    is a bounded sample of the failing rows, ``src.quarantine_sample`` at most), or None
+    after recording a hard problem on ``loader``.
+    """
+    from rox_helpers.data import TableReport, plan_columns
+
+    spec = CANONICAL["interactions"]
+    if src.connection:
+        path = src.where()
+    else:
+        path = str(src.path)
+        path = str((loader.root / path).resolve()) if not Path(path).is_absolute() else path
+        if path.endswith(("/", "/*")) or str(src.path).endswith("/"):
+            path = path.rstrip("*").rstrip("/") + "/"
+    report = TableReport(table="interactions", file=path)
+    loader.reports["interactions"] = report
+    opened = _open(loader, src, report)
+    if opened is None:
+        return None
+    con, raw = opened
+    backend = engines.backend_name(con)
+    what = "source table" if src.connection else "file"
     mapping, ignored = plan_columns(loader.cfg, "interactions", src, list(raw.columns))
     report.ignored_columns = ignored
     missing = []
@@ -195,15 +373,16 @@ def load_interactions(loader: _Loader, src: Source):
             loader.problems.append(
                 Problem(
                     "error",
-                    f"column {client!r} (for {canon}) not found",
+                    f"column {client!r} (for {canon}) not found in the {what}",
                     file=path,
                     table="interactions",
                     column=f"{canon} <- {client}",
                     rule=rule,
-                    fix=f"Map it under data.interactions.columns. Columns in the file: "
+                    fix=f"Map it under data.interactions.columns. Columns in the {what}: "
                     f"{', '.join(list(raw.columns)[:25])}",
                 )
             )
+        engines.disconnect(con)
         return None
 
     # map and coerce (keep the raw text for the quarantine)
@@ -213,26 +392,24 @@ def load_interactions(loader: _Loader, src: Source):
         cspec = spec.columns[canon]
         c = raw[client]
         if cspec.kind not in ("id", "str"):
-            raw_text[canon] = _text(c)  # kept only where a value can fail to parse
+            raw_text[canon] = _text(c, backend)  # kept only where a value can fail to parse
         if cspec.kind == "id":
-            cols[canon] = _id(c)
+            cols[canon] = _id(c, backend)
         elif cspec.kind == "str":
-            cols[canon] = _text(c)
+            cols[canon] = _text(c, backend)
         elif cspec.kind == "datetime":
             fmt = _timestamp_format(raw, client, src.date_formats.get(canon) or src.date_format)
-            cols[canon] = _timestamp(c, fmt)
+            cols[canon] = _timestamp(c, fmt, backend)
         elif cspec.kind in ("float", "int"):
-            cols[canon] = _number(c)
+            cols[canon] = _number(c, backend)
         elif cspec.kind == "bool":
-            cols[canon] = _boolean(c)
+            cols[canon] = _boolean(c, backend)
     t = raw.select(**cols, **{f"_raw_{k}": v for k, v in raw_text.items()})
 
-    # pseudonymise customer ids by a join with their HMACs (computed once per distinct id)
-    key = loader.get_key()
-    ids = t.select(_raw_id=t.customer_id).distinct().filter(lambda x: x._raw_id.notnull())
-    ids_df = ids.to_pandas()
-    ids_df["_pid"] = privacy.pseudonymise(ids_df["_raw_id"].astype("str"), key, prefix="C-")
-    id_map = con.create_table("_id_map", ibis.memtable(ids_df), overwrite=True)
+    # pseudonymise customer ids in the engine (a join with their tokens, one per distinct id)
+    id_map = _pseudonymised_ids(t, loader.get_key(), backend)
+    if backend == "duckdb":
+        id_map = con.create_table("_id_map", id_map, overwrite=True)
     t = t.left_join(id_map, t.customer_id == id_map._raw_id).drop("_raw_id")
     t = t.mutate(customer_id=t._pid).drop("_pid")
     if "_raw_customer_id" in t.columns:
@@ -248,12 +425,12 @@ def load_interactions(loader: _Loader, src: Source):
             empty = c.isnull() & t[raw_col].isnull() if raw_col in t.columns else c.isnull()
             rules.append((empty, f"{canon}: required value missing"))
         if f"_raw_{canon}" in t.columns and cspec.kind not in ("id", "str"):
-            what = (
+            what_fails = (
                 "does not parse as a date"
                 if cspec.kind == "datetime"
                 else f"is not a valid {cspec.kind}"
             )
-            rules.append((c.isnull() & t[f"_raw_{canon}"].notnull(), f"{canon}: {what}"))
+            rules.append((c.isnull() & t[f"_raw_{canon}"].notnull(), f"{canon}: {what_fails}"))
         if cspec.min is not None:
             rules.append((c < cspec.min, f"{canon}: below {cspec.min:g}"))
         if cspec.max is not None:
@@ -267,11 +444,9 @@ def load_interactions(loader: _Loader, src: Source):
             )
         )
     if loader.all_customer_ids is not None:
-        known = con.create_table(
-            "_known_customers",
-            ibis.memtable(pd.DataFrame({"_known": sorted(loader.all_customer_ids)})),
-            overwrite=True,
-        )
+        known = ibis.memtable(pd.DataFrame({"_known": sorted(loader.all_customer_ids)}))
+        if backend == "duckdb":
+            known = con.create_table("_known_customers", known, overwrite=True)
         t = t.left_join(known, t.customer_id == known._known)
         rules.append(
             (
@@ -286,16 +461,19 @@ def load_interactions(loader: _Loader, src: Source):
     if "_known" in t.columns:
         t = t.drop("_known")
     raw_cols = [c for c in t.columns if c.startswith("_raw_")]
-    # One pass over the file materialises the slim checked log (canonical columns and the
-    # reason; DuckDB spills to disk beyond its memory limit). Counts and features read it;
-    # only the quarantine export goes back to the raw text, for the few failing rows.
-    checked = con.create_table("_interactions_checked", t.drop(*raw_cols), overwrite=True)
+    checked = t.drop(*raw_cols)
+    if backend == "duckdb":
+        # One pass over the files materialises the slim checked log (canonical columns and
+        # the reason; DuckDB spills to disk beyond its memory limit) in our own in-memory
+        # database. Counts and features read it; only the quarantine export goes back to the
+        # raw text, for the few failing rows. A client's engine only answers queries.
+        checked = con.create_table("_interactions_checked", checked, overwrite=True)
 
     counts = checked.group_by("reason").aggregate(n=checked.count()).to_pandas()
     report.rows_read = int(counts["n"].sum())
     bad = counts[counts["reason"] != ""]
     report.rows_quarantined = int(bad["n"].sum())
-    # sorted: DuckDB returns groups in any order, the report must not
+    # sorted: engines return groups in any order, the report must not
     for r, n in sorted(zip(bad["reason"], bad["n"], strict=True)):
         for part in str(r).split("; "):
             report.reasons[part] = report.reasons.get(part, 0) + int(n)
@@ -308,12 +486,22 @@ def load_interactions(loader: _Loader, src: Source):
         "reason",
     )
     clean = checked.filter(checked.reason == "").drop("reason")
+    limit = src.quarantine_sample
+    kept = min(report.rows_quarantined, limit)
+    report.quarantine_kept = kept
     if report.rows_quarantined:
+        sample = (
+            f" The quarantine keeps a sample of {kept:,} of these {report.rows_quarantined:,} "
+            "rows (data.interactions.quarantine_sample); the counts cover them all."
+            if kept < report.rows_quarantined
+            else ""
+        )
         loader.problems.append(
             Problem(
                 "warning",
                 f"{report.rows_quarantined} row(s) quarantined: "
-                + ", ".join(f"{k} ({v})" for k, v in sorted(report.reasons.items())),
+                + ", ".join(f"{k} ({v})" for k, v in sorted(report.reasons.items()))
+                + sample,
                 file=path,
                 table="interactions",
                 rule="row validation",
@@ -323,11 +511,9 @@ def load_interactions(loader: _Loader, src: Source):
             )
         )
     if loader.no_consent_ids:
-        nc = con.create_table(
-            "_no_consent",
-            ibis.memtable(pd.DataFrame({"_nc": sorted(loader.no_consent_ids)})),
-            overwrite=True,
-        )
+        nc = ibis.memtable(pd.DataFrame({"_nc": sorted(loader.no_consent_ids)}))
+        if backend == "duckdb":
+            nc = con.create_table("_no_consent", nc, overwrite=True)
         excluded = clean.semi_join(nc, clean.customer_id == nc._nc).count().to_pyarrow().as_py()
         clean = clean.anti_join(nc, clean.customer_id == nc._nc)
         # quarantined rows of customers without consent keep their reason, not their id
@@ -343,5 +529,11 @@ def load_interactions(loader: _Loader, src: Source):
         ).drop("_nc")
         report.rows_excluded_consent = int(excluded)
         loader.priv.interactions_excluded = int(excluded)
+    if kept < report.rows_quarantined:
+        quarantine = quarantine.limit(limit).mutate(
+            sample=ibis.literal(
+                f"sample: {kept:,} of {report.rows_quarantined:,} failing rows kept"
+            )
+        )
     report.rows_valid = report.rows_read - report.rows_quarantined - report.rows_excluded_consent
     return clean, quarantine, con
