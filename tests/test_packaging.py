@@ -23,7 +23,9 @@ def _spec(req: str) -> str:
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    deps = project["dependencies"] + sum(project["optional-dependencies"].values(), [])
+    deps = project["dependencies"] + [
+        r for extra in project["optional-dependencies"].values() for r in extra
+    ]
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     conda = [d for d in conda if _name(d) not in ("python", "pip")]
@@ -37,7 +39,9 @@ def test_lock_file_pins_every_dependency():
     lock = tomllib.loads((REPO / "uv.lock").read_text())
     locked = {p["name"].lower() for p in lock["package"]}
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    for req in project["dependencies"] + sum(project["optional-dependencies"].values(), []):
+    for req in project["dependencies"] + [
+        r for extra in project["optional-dependencies"].values() for r in extra
+    ]:
         assert _name(req) in locked, f"{req} missing from uv.lock: run `make lock`"
 
 
