@@ -105,15 +105,25 @@ def load_table(run_dir: str | Path, name: str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+#: memory DuckDB may use in each step's kernel before it spills to disk (``memory_limit``;
+#: its default is 80% of the machine's memory, per kernel, and two kernels run at once)
+DUCKDB_MEMORY_LIMIT = os.environ.get("ROX_DUCKDB_MEMORY_LIMIT", "1536MB")
+
+
 def open_interactions(run_dir: str | Path):
     """The setup step's interaction log as an Ibis table over DuckDB (not loaded into
-    memory), or None when the engagement has no log."""
+    memory), or None when the engagement has no log. DuckDB keeps to
+    :data:`DUCKDB_MEMORY_LIMIT` and spills the rest to a temporary folder."""
     path = Path(run_dir) / "artifacts" / "tables" / "interactions.parquet"
     if not path.is_file():
         return None
+    import tempfile
+
     import ibis
 
-    return ibis.duckdb.connect().read_parquet(str(path), table_name="interactions")
+    spill = Path(tempfile.gettempdir()) / f"rox-duckdb-{os.getpid()}"
+    con = ibis.duckdb.connect(memory_limit=DUCKDB_MEMORY_LIMIT, temp_directory=str(spill))
+    return con.read_parquet(str(path), table_name="interactions")
 
 
 def read_manifest(
@@ -207,8 +217,20 @@ def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
     for name, df in data.tables.items():
         save_table(run_dir, name, df)
     if data.interactions is not None:
-        # the validated, pseudonymised log, streamed by the engine (never through pandas)
-        data.interactions.to_parquet(_table_path(run_dir, "interactions"))
+        from rox_helpers.engines import unit_month_aggregates, write_parquet
+
+        if getattr(data, "extract", "log") == "features":
+            # the log stays in the client's engine: only aggregates (and, below, the customer
+            # features) come back; steps needing rows say they need extract: log
+            save_table(run_dir, "interactions_unit_month", unit_month_aggregates(data.interactions))
+            (Path(run_dir) / "artifacts" / "interactions_extract.json").write_text(
+                json.dumps({"extract": "features", "source": data.reports["interactions"].file})
+                + "\n"
+            )
+        else:
+            # the validated, pseudonymised log, streamed by the engine (never through pandas
+            # on DuckDB; record batches from a client's engine), renamed into place when done
+            write_parquet(data.interactions, _table_path(run_dir, "interactions"))
         feats = features_frame(
             data.interactions,
             customers=data.tables.get("customers"),
@@ -227,10 +249,14 @@ def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
         write_quarantine(run_dir, table, rows)
         counts[table] = len(rows)
     if data.interactions_quarantine is not None:
-        n = int(data.interactions_quarantine.count().to_pyarrow().as_py())
+        from rox_helpers.engines import write_csv
+
+        # a bounded sample of the failing rows (its `sample` column says so); the count is
+        # of every failing row
+        n = data.reports["interactions"].rows_quarantined
         if n:
             path = Path(run_dir) / "quarantine" / "interactions.csv"
-            data.interactions_quarantine.to_csv(path)
+            write_csv(data.interactions_quarantine, path)
             counts["interactions"] = n
     return counts
 

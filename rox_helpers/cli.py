@@ -167,6 +167,13 @@ def run(
             help="Complete this earlier run in place: re-run what failed or changed.",
         ),
     ] = None,
+    per: Annotated[
+        str | None,
+        typer.Option(
+            "--per",
+            help="Also one report per unit (or region, or any column of the units table).",
+        ),
+    ] = None,
 ) -> None:
     """Run the notebooks into a new runs/<timestamp>/ folder and render the report."""
     import time
@@ -177,6 +184,10 @@ def run(
     t0 = time.perf_counter()
     try:
         total = len(plan_steps(STEPS, only))
+        if per:  # a wrong column fails now, not after the notebooks
+            from rox_helpers.units import check_per
+
+            check_per(engagement, per)
     except RoxError as exc:
         _fail(exc)
         return
@@ -196,11 +207,17 @@ def run(
         console.print(f"{clock} [bold]{step.id}[/] [{colour[event]}]{what}[/] ({finished}/{total})")
 
     result = None
+    per_error: RoxError | None = None
     try:
         result = run_engagement(
             engagement, jobs=jobs, only=only or None, resume=resume, on_event=on_event
         )
         console.print(f"Run folder: {result.run_dir}")
+        if per:  # from what the run made, even when a step failed
+            try:
+                _render_per(result.run_dir, per, jobs)
+            except RoxError as exc:  # said after the main report's paths
+                per_error = exc
         raise_for_failures(result)
     except NotebookRunError as exc:
         if result is not None and result.report:
@@ -212,6 +229,47 @@ def run(
         return
     console.print(f"[bold green]Report:[/] {result.report}")
     _print_outputs(result.run_dir)
+    _print_per(result.run_dir)
+    if per_error is not None:
+        _fail(per_error)
+
+
+def _render_per(run_dir: Path, per: str, jobs: int | None) -> None:
+    """One report per unit (or region) of a run, with progress; exit 1 if any failed."""
+    import time
+
+    from rox_helpers.unit_reports import render_per
+
+    t0 = time.perf_counter()
+
+    def on_event(event: str, r) -> None:
+        if event == "start":
+            return
+        colour = "green" if event == "ok" else "red"
+        clock = f"[dim]{time.perf_counter() - t0:6.1f} s[/]"
+        why = f": {r.error}" if r.error else ""
+        console.print(f"{clock} {per} [bold]{r.value}[/] [{colour}]{event}[/] ({r.seconds} s){why}")
+
+    res = render_per(run_dir, per, jobs=jobs, on_event=on_event)
+    console.print(
+        f"[bold green]Reports per {per}:[/] {len(res.reports) - res.n_failed} of "
+        f"{len(res.reports)} made in {res.seconds:.1f} s; index: {res.index}"
+    )
+    if res.n_failed:
+        raise RoxError(
+            f"{res.n_failed} report(s) per {per} failed",
+            file=str(res.index),
+            rule="every unit's report renders",
+            fix="See the error beside each failed unit in the index and its log.txt.",
+        )
+
+
+def _print_per(run_dir: Path) -> None:
+    """Where the reports per unit of a run are, when it has any."""
+    import json
+
+    for name, rec in json.loads((run_dir / "manifest.json").read_text()).get("per", {}).items():
+        console.print(f"Reports per {name}: {run_dir / rec['index']}")
 
 
 def _print_outputs(run_dir: Path) -> None:
@@ -231,12 +289,27 @@ def _print_outputs(run_dir: Path) -> None:
 @app.command()
 def render(
     run_dir: Annotated[Path, typer.Argument(help="A run folder (engagements/<slug>/runs/<ts>).")],
+    per: Annotated[
+        str | None,
+        typer.Option(
+            "--per",
+            help="Only the reports per unit (or region, or any column of the units table).",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="Reports per unit made at once."),
+    ] = None,
 ) -> None:
-    """Re-render a run's report with the engagement's review.yml applied (no re-run)."""
+    """Re-render a run's report with the engagement's review.yml applied (no re-run); with
+    --per, make one report per unit (or region) of the run instead."""
     from rox_helpers.pipeline import render_run
 
     try:
         _need_run(run_dir)
+        if per:
+            _render_per(run_dir, per, jobs)
+            return
         report = render_run(run_dir)
     except RoxError as exc:
         _fail(exc)

@@ -128,15 +128,25 @@ def git_commit(path: Path = REPO_ROOT) -> str | None:
 
 
 def input_hashes(cfg: EngagementConfig, root: Path) -> list[dict[str, object]]:
-    """Every declared input file with its size and sha256 (globs expanded)."""
+    """Every declared input file with its size and sha256 (globs and partitioned folders
+    expanded); a connection source by its backend, host, database, table and row count
+    (never credentials). A connection that fails raises its SourceError here, before a run
+    folder exists."""
     out = []
     for table, src in cfg.data.declared().items():
-        pattern = src.path
+        if src.connection is not None:
+            from rox_helpers.engines import manifest_entry
+
+            out.append(manifest_entry(src, table, root))
+            continue
+        pattern = str(src.path)
         base = Path(pattern) if Path(pattern).is_absolute() else root / pattern
         if any(c in pattern for c in "*?["):
             paths = [Path(x) for x in sorted(glob.glob(str(base)))]
         else:
             paths = [base]
+        paths = [f for p in paths for f in (sorted(p.rglob("*")) if p.is_dir() else [p])]
+        paths = [p for p in paths if not p.is_dir()]
         for p in paths:
             rel = p.relative_to(root) if p.resolve().is_relative_to(root) else p
             entry: dict[str, object] = {"table": table, "path": str(rel)}
@@ -484,6 +494,22 @@ def _kernel_env(env: dict[str, str]):
                 os.environ[k] = v
 
 
+def _kernel_manager_for(log_path: Path) -> type:
+    """A kernel manager class whose kernel process writes its own output (ipykernel's
+    start-up warnings, its shutdown messages) to ``log_path``, not to the terminal that runs
+    ``rox run``; cell output goes there too, through papermill."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class _StepKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            with open(log_path, "a", encoding="utf-8") as out:  # the child keeps its own fd
+                kw.setdefault("stdout", out)
+                kw.setdefault("stderr", out)
+                return await super().start_kernel(**kw)
+
+    return _StepKernelManager
+
+
 def _execute(step: Step, notebooks_dir: Path, root: Path, run_dir: Path, kernel: str) -> None:
     """Run one notebook with papermill (in a worker thread; the kernel is its own process).
 
@@ -494,7 +520,8 @@ def _execute(step: Step, notebooks_dir: Path, root: Path, run_dir: Path, kernel:
 
     logs = run_dir / "logs"
     logs.mkdir(exist_ok=True)
-    with open(logs / f"{step.id}.log", "w", encoding="utf-8") as log:
+    log_path = logs / f"{step.id}.log"
+    with open(log_path, "w", encoding="utf-8") as log:
         pm.execute_notebook(
             str(notebooks_dir / step.notebook),
             str(run_dir / "notebooks" / step.notebook),
@@ -505,6 +532,7 @@ def _execute(step: Step, notebooks_dir: Path, root: Path, run_dir: Path, kernel:
             stdout_file=log,
             stderr_file=log,
             request_save_on_cell_execute=False,
+            kernel_manager_class=_kernel_manager_for(log_path),
         )
 
 

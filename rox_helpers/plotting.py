@@ -946,3 +946,76 @@ def balance_chart(balance: pd.DataFrame, *, colours: Colours | None = None, ax=N
     ax.set_title("Covariate balance, joiners against weighted non-joiners", fontsize=10)
     sns.despine(ax=ax)
     return ax
+
+
+def unit_standing(
+    card: pd.DataFrame,
+    unit: str,
+    *,
+    among: str = "units",
+    colours: Colours | None = None,
+    ax=None,
+    title: str = "",
+):
+    """Where one unit stands among units on each measure (from ``units.unit_view``'s
+    scorecard): its percentile (100 = best, direction-aware; 50 = the middle unit), drawn
+    from the middle, dark where the 95% interval on its difference to the chain excludes
+    zero (and starred). Hidden figures are left out."""
+    pal = palette(colours)
+    d = card[~card["suppressed"].astype(bool) & card["percentile"].notna()].reset_index(drop=True)
+    ax = _ax(ax, size=(7, 0.3 * max(len(d), 3) + 1.2))
+    if d.empty:
+        ax.text(0.5, 0.5, "No figure to rank", ha="center", va="center")
+        ax.set_axis_off()
+        return ax
+    y = np.arange(len(d))
+    sig = d["significant"].fillna(False).astype(bool).to_numpy()
+    colour = np.where(sig, pal[0], pal[1])
+    ax.hlines(y, 50, d["percentile"], color=colour, lw=2)
+    ax.scatter(d["percentile"], y, color=colour, zorder=3, s=40)
+    ax.axvline(50, color=pal[2], ls="--", lw=1)
+    labels = d["label"].astype(str) + np.where(sig, " *", "")
+    ax.set_yticks(y, labels.tolist(), fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(-3, 103)
+    ax.set_xticks([0, 25, 50, 75, 100], ["worst", "25", "middle", "75", "best"])
+    ax.set_xlabel(f"percentile among {among} (* differs from the chain, 95% interval)")
+    ax.set_title(title or f"{unit}: where it stands among {among}")
+    sns.despine(ax=ax)
+    return ax
+
+
+def unit_trend(
+    trend: pd.DataFrame,
+    unit_value: str,
+    unit_label: str,
+    *,
+    colours: Colours | None = None,
+    ax=None,
+    title: str = "",
+    measure: str = "NPS",
+):
+    """One unit's measure by period beside the chain's (``group`` ``All``), with 95%
+    intervals; hidden periods are left out, indicative ones drawn hollow."""
+    pal = palette(colours)
+    ax = _ax(ax)
+    for group, name, colour in ((unit_value, unit_label, pal[0]), ("All", "chain", pal[2])):
+        d = trend[(trend["group"] == group) & ~trend["suppressed"].astype(bool)]
+        d = d.sort_values("period")
+        if d.empty:
+            continue
+        x = d["period"].astype(str).tolist()
+        ax.plot(x, d["estimate"], color=colour, label=name, marker="o")
+        ax.fill_between(x, d["ci_low"], d["ci_high"], color=colour, alpha=0.15)
+        low = ~d["reliable"].astype(bool).to_numpy()
+        if low.any():
+            ax.scatter(
+                np.array(x)[low], d["estimate"][low], facecolors="white", edgecolors=colour,
+                zorder=3, label="indicative (low base)" if group != "All" else None,
+            )  # fmt: skip
+    ax.set_ylabel(measure)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    ax.set_title(title or f"{measure} by period: {unit_label} and the chain")
+    ax.legend(frameon=False, fontsize=8)
+    sns.despine(ax=ax)
+    return ax

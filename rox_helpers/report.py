@@ -11,13 +11,13 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from pathlib import Path
-
-import nbformat
-from nbconvert import HTMLExporter
-from traitlets.config import Config
+from typing import TYPE_CHECKING
 
 from rox_helpers import __version__
 from rox_helpers.config import EngagementConfig
+
+if TYPE_CHECKING:  # imported where used: every notebook imports this module for its
+    import nbformat  # tables and findings, and nbformat/nbconvert double its start-up time
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
 HIDDEN_TAGS = {"parameters", "injected-parameters", "remove-cell", "remove"}
@@ -78,6 +78,7 @@ def _html_output(markdown: str) -> nbformat.NotebookNode:
     """A display output holding ``markdown`` rendered to HTML here: nbconvert's image
     embedding re-parses each inline HTML tag of a Markdown output on its own and empties
     ``<span>...</span>``, so findings (with their id and edit badges) go in as HTML."""
+    import nbformat
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     return nbformat.v4.new_output(
@@ -88,6 +89,8 @@ def _html_output(markdown: str) -> nbformat.NotebookNode:
 def _summary_cells(sections: list[Section], findings: dict[str, list[dict]] | None) -> list:
     """The executive summary: every step's headlines (reviewed), then the cells the
     notebooks tagged ``summary`` (the scorecard, the radar, the plan, the business case)."""
+    import nbformat
+
     cells = [nbformat.v4.new_markdown_cell('<a id="summary"></a>\n\n## Executive summary')]
     if findings:
         lines = []
@@ -141,6 +144,8 @@ def build_report_notebook(
     them, so the consultant's edits reach the report. ``since_last`` (escaped HTML, from
     :func:`rox_helpers.rundiff.since_last_run`) follows the summary as "Since the last run".
     """
+    import nbformat
+
     nb = nbformat.v4.new_notebook()
     nb.metadata["title"] = f"{cfg.client.name} - Return on Experience"
     if findings is not None:
@@ -196,16 +201,22 @@ def render_report(
     approval: dict | None = None,
     hidden: int = 0,
     since_last: str | None = None,
+    title: str | None = None,
 ) -> Path:
     """Render ``sections`` to a self-contained ``report.html``; return its path.
 
     ``findings`` (reviewed) adds the executive summary and the reviewed findings;
     ``approval`` (:func:`rox_helpers.review.approval_state`) marks the report DRAFT on every
     page, or approved; ``hidden`` counts the findings the reviewer hid; ``since_last``
-    (escaped HTML) adds the "Since the last run" section after the summary.
+    (escaped HTML) adds the "Since the last run" section after the summary; ``title``
+    (plain text, escaped by the template) replaces "<client>: Return on Experience" (a
+    unit's report names the unit).
     """
     nb = build_report_notebook(sections, cfg, findings, since_last)
     approval = approval or {"draft": True, "text": "DRAFT - not yet approved"}
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
     c = Config()
     c.HTMLExporter.exclude_input = True
     c.HTMLExporter.exclude_input_prompt = True
@@ -217,7 +228,7 @@ def render_report(
     colours = cfg.client.colours
     resources = {
         "rox": {
-            "title": f"{cfg.client.name}: Return on Experience",
+            "title": title or f"{cfg.client.name}: Return on Experience",
             "client": cfg.client.name,
             "primary": colours.primary,
             "secondary": colours.secondary,
