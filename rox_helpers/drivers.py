@@ -296,18 +296,52 @@ class _Moments:
     def corr_and_var(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Correlation matrix under weights ``w`` (one per row; 0 leaves a row out), and each
         column's variance (NaN where undefined; checked by the caller)."""
+        if not self.pairwise:
+            xs = self.xc * np.sqrt(w)[:, None]
+            # A'A: BLAS's symmetric product
+            return self._finish((w.sum(), w @ self.xc, xs.T @ xs))
+        return self._finish((self._left * w[:, None]).T @ self._right)
+
+    def cluster_sums(self, w: np.ndarray, codes: np.ndarray, n_levels: int) -> None:
+        """Precompute, for each cluster, the weighted sums that :meth:`corr_and_var` adds up
+        over rows; :meth:`corr_and_var_clusters` then gives the correlations under cluster
+        weights (a cluster bootstrap: every respondent of cluster ``h`` counted ``c[h]``
+        times) from ``n_levels`` small matrices instead of a pass over every respondent."""
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(n_levels + 1))
+        sums = []
+        for h in range(n_levels):
+            rows = order[bounds[h] : bounds[h + 1]]
+            wh = w[rows]
+            if not self.pairwise:
+                xc = self.xc[rows]
+                xs = xc * np.sqrt(wh)[:, None]
+                sums.append(np.concatenate([[[wh.sum()]], [wh @ xc], xs.T @ xs], axis=None))
+            else:
+                sums.append(((self._left[rows] * wh[:, None]).T @ self._right[rows]).ravel())
+        self._cluster_sums = np.stack(sums) if sums else np.zeros((0, 1))
+
+    def corr_and_var_clusters(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`corr_and_var` for weights ``w * counts[codes]`` (see :meth:`cluster_sums`);
+        the same sums, added up cluster by cluster (equal to rounding)."""
+        total = counts.astype("float64") @ self._cluster_sums
+        q = self.q
+        if not self.pairwise:
+            return self._finish((total[0], total[1 : q + 1], total[q + 1 :].reshape(q, q)))
+        return self._finish(total.reshape(3 * q, 2 * q))
+
+    def _finish(self, sums) -> tuple[np.ndarray, np.ndarray]:
         q = self.q
         with np.errstate(invalid="ignore", divide="ignore"):
             if not self.pairwise:
-                sw = w.sum()
-                s = (w @ self.xc) / sw
-                xs = self.xc * np.sqrt(w)[:, None]
-                cov = (xs.T @ xs) / sw - np.outer(s, s)  # A'A: BLAS's symmetric product
+                sw, sx, cross = sums
+                s = sx / sw
+                cov = cross / sw - np.outer(s, s)
                 var = np.diag(cov).copy()
                 d = np.sqrt(var)
                 out = cov / np.outer(d, d)
             else:
-                g = (self._left * w[:, None]).T @ self._right
+                g = sums
                 n = g[2 * q :, q:]
                 s = g[:q, q:] / n  # s[j, k]: mean of column j on the rows with j and k
                 cov = g[:q, :q] / n - s * s.T
@@ -649,13 +683,24 @@ def _relative_weights(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _logistic_fit(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray, max_iter: int = 100
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    max_iter: int = 100,
+    start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
-    """Weighted logistic regression with an intercept (Newton-Raphson with step halving)."""
+    """Weighted logistic regression with an intercept (Newton-Raphson with step halving).
+
+    ``start`` (coefficients, intercept first) starts the iterations there instead of at the
+    base rate: a bootstrap refit started from the full-sample fit needs fewer steps to the
+    same maximum (the log-likelihood is concave)."""
     design = np.column_stack([np.ones(len(y)), x])
-    beta = np.zeros(design.shape[1])
-    ybar = float(w @ y / w.sum())
-    beta[0] = math.log(ybar / (1 - ybar))
+    if start is not None:
+        beta = np.array(start, dtype="float64")
+    else:
+        beta = np.zeros(design.shape[1])
+        ybar = float(w @ y / w.sum())
+        beta[0] = math.log(ybar / (1 - ybar))
 
     def loglik(bt: np.ndarray) -> float:
         eta = design @ bt
@@ -967,16 +1012,33 @@ def _check_clusters(
     return codes, n_levels
 
 
+class _Resampler:
+    """Draws one bootstrap resample as a count per respondent (call it): respondents with
+    replacement, or (with cluster codes) clusters with replacement, each drawn cluster
+    bringing all its respondents. :meth:`clusters` draws the same resample (the same random
+    numbers) as a count per cluster."""
+
+    def __init__(
+        self, rng: np.random.Generator, n: int, codes: np.ndarray | None, n_levels: int | None
+    ) -> None:
+        self.rng, self.n, self.codes = rng, n, codes
+        self.n_levels = None if codes is None else int(n_levels)
+
+    def clusters(self) -> np.ndarray:
+        g = self.n_levels
+        return np.bincount(self.rng.integers(0, g, g), minlength=g)
+
+    def __call__(self) -> np.ndarray:
+        if self.codes is None:
+            return np.bincount(self.rng.integers(0, self.n, self.n), minlength=self.n)
+        return self.clusters()[self.codes]
+
+
 def _resampler(
     rng: np.random.Generator, n: int, codes: np.ndarray | None, n_levels: int | None
-) -> Callable[[], np.ndarray]:
-    """A function drawing one bootstrap resample as a count per respondent: respondents
-    with replacement, or (with cluster codes) clusters with replacement, each drawn
-    cluster bringing all its respondents."""
-    if codes is None:
-        return lambda: np.bincount(rng.integers(0, n, n), minlength=n)
-    g = int(n_levels)
-    return lambda: np.bincount(rng.integers(0, g, g), minlength=g)[codes]
+) -> _Resampler:
+    """A :class:`_Resampler` over ``n`` respondents (in clusters ``codes`` when given)."""
+    return _Resampler(rng, n, codes, n_levels)
 
 
 def _binary_levels(y: np.ndarray) -> np.ndarray | None:
@@ -1388,10 +1450,18 @@ class DriverModel:
                 out[b] = raw
             return out
         moments = _Moments(np.column_stack([x, y]), w, self.missing_ == "pairwise")
+        # a cluster bootstrap adds up per-cluster sums (computed once) instead of passing
+        # over every respondent in every resample: the same numbers, to rounding
+        by_cluster = isinstance(draw, _Resampler) and draw.codes is not None
+        if by_cluster:
+            moments.cluster_sums(w, draw.codes, draw.n_levels)
         stack = np.empty((self.n_boot, p + 1, p + 1))
         for b in range(self.n_boot):
-            counts[:] = draw()
-            c = moments.corr(w * counts)
+            if by_cluster:
+                c = moments.corr_and_var_clusters(draw.clusters())[0]
+            else:
+                counts[:] = draw()
+                c = moments.corr(w * counts)
             if not np.all(np.isfinite(c)):
                 raise DataValidationError(
                     "a bootstrap resample left a pair of ratings without a correlation "
@@ -2836,30 +2906,79 @@ def what_if(
             }
         )
 
-    def fit(weights: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], list[float], bool]:
-        """Changes (scenarios x models), each model's coefficients and baseline, converged."""
+    # a cluster bootstrap of the linear model: its sums of squares and cross-products,
+    # baseline and shifts add up cluster by cluster, computed once (per-resample normal
+    # equations from a few dozen small matrices instead of a least-squares pass over every
+    # respondent; equal to rounding)
+    lin = None
+    if n_boot and cc.codes is not None and any(t is None for _, t in models):
+        shifts = np.column_stack([p["prob"] * (p["new"] - x[:, p["j"]]) for p in plans])
+        parts = np.column_stack([y, np.ones(len(y)), shifts])
+        lin = [
+            np.stack(
+                [
+                    (design[cc.codes == h] * w[cc.codes == h, None]).T @ design[cc.codes == h]
+                    for h in range(cc.n_levels)
+                ]
+            ),
+            np.stack(
+                [
+                    (design[cc.codes == h] * w[cc.codes == h, None]).T @ parts[cc.codes == h]
+                    for h in range(cc.n_levels)
+                ]
+            ),
+        ]
+
+    def fit(
+        weights: np.ndarray,
+        starts: list[np.ndarray] | None = None,
+        clusters: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray], list[float], bool]:
+        """Changes (scenarios x models), each model's coefficients (intercept first) and
+        baseline, converged.
+
+        Rows without weight (respondents or clusters a resample left out) change nothing
+        and are dropped first; ``starts`` are the logistic models' starting coefficients;
+        ``clusters`` (a cluster resample's count per cluster, ``weights`` being ``w`` times
+        it) fits the linear model from the cluster sums."""
+        keep = weights > 0
+        rows = None if keep.all() else np.flatnonzero(keep)
+        sub = (lambda a: a) if rows is None else (lambda a: a[rows])
+        xs, ws = sub(x), sub(weights)
         res = np.full((len(plans), len(models)), np.nan)
         coefs, baselines, converged = [], [], True
-        sw = weights.sum()
+        sw = ws.sum()
         for k, (_, target) in enumerate(models):
-            if target is None:
-                beta = _wls(design, y, weights)
-                coefs.append(beta[1:])
-                baselines.append(float(weights @ y / sw))
+            if target is None and clusters is not None and lin is not None:
+                c = clusters.astype("float64")
+                xtx, xtp = np.tensordot(c, lin[0], 1), np.tensordot(c, lin[1], 1)
+                beta = np.linalg.lstsq(xtx, xtp[:, 0], rcond=None)[0]
+                coefs.append(beta)
+                # first row of X'W[y, 1, shifts]: the weighted sums (intercept column)
+                swc = xtp[0, 1]
+                baselines.append(float(xtp[0, 0] / swc))
                 for i, plan in enumerate(plans):
-                    shift_i = plan["prob"] * (plan["new"] - x[:, plan["j"]])
-                    res[i, k] = beta[1 + plan["j"]] * float(weights @ shift_i) / sw
+                    res[i, k] = beta[1 + plan["j"]] * float(xtp[0, 2 + i]) / swc
                 continue
-            beta, ok = _logistic_fit(x, target, weights)
+            if target is None:
+                beta = _wls(sub(design), sub(y), ws)
+                coefs.append(beta)
+                baselines.append(float(ws @ sub(y) / sw))
+                for i, plan in enumerate(plans):
+                    shift_i = sub(plan["prob"]) * (sub(plan["new"]) - xs[:, plan["j"]])
+                    res[i, k] = beta[1 + plan["j"]] * float(ws @ shift_i) / sw
+                continue
+            start = None if starts is None else starts[k]
+            beta, ok = _logistic_fit(xs, sub(target), ws, start=start)
             converged &= ok
-            base = _logit_predict(beta, x)
-            coefs.append(beta[1:])
-            baselines.append(float(weights @ base / sw))
+            base = _logit_predict(beta, xs)
+            coefs.append(beta)
+            baselines.append(float(ws @ base / sw))
             for i, plan in enumerate(plans):
-                x2 = x.copy()
-                x2[:, plan["j"]] = plan["new"]
-                gain = plan["prob"] * (_logit_predict(beta, x2) - base)
-                res[i, k] = float(weights @ gain) / sw
+                x2 = xs.copy()
+                x2[:, plan["j"]] = sub(plan["new"])
+                gain = sub(plan["prob"]) * (_logit_predict(beta, x2) - base)
+                res[i, k] = float(ws @ gain) / sw
         return res, coefs, baselines, converged
 
     for _, target in models:
@@ -2871,7 +2990,8 @@ def what_if(
                 rule="both outcome groups present",
                 fix="Check promoter_min / detractor_max, or set them to None.",
             )
-    point, coefs, baselines, converged = fit(w)
+    point, betas, baselines, converged = fit(w)
+    coefs = [b[1:] for b in betas]
     if not converged:
         warnings.warn(
             "a logistic model of the what-if did not converge (the outcome may be separated "
@@ -2886,7 +3006,15 @@ def what_if(
     boot = None
     if n_boot:
         draw = _resampler(np.random.default_rng(random_state), cc.n, cc.codes, cc.n_levels)
-        boot = np.stack([fit(w * draw())[0] for _ in range(n_boot)])
+        # each resample's logistic fits start from the full sample's: fewer Newton steps
+        reps = []
+        for _ in range(n_boot):
+            if cc.codes is None:
+                reps.append(fit(w * draw(), betas)[0])
+            else:
+                counts = draw.clusters()
+                reps.append(fit(w * counts[cc.codes], betas, counts)[0])
+        boot = np.stack(reps)
     alpha = (1 - ci) / 2
 
     def interval(samples: np.ndarray | None) -> tuple[float, float]:
@@ -2956,6 +3084,26 @@ def what_if(
     for col in ("driver", "scenario", "quantity", "model", "note"):
         out[col] = out[col].astype("str")
     return out
+
+
+def what_ifs(data: pd.DataFrame, asks: Sequence, **kwargs) -> pd.DataFrame:
+    """:func:`what_if` for several asks (objects with ``driver``, ``shift`` and ``move_up``,
+    e.g. ``drivers.what_if`` of engagement.yml), their rows concatenated in the asks' order.
+
+    Consecutive asks of the same kind (the same ``shift`` or ``move_up``) go to one
+    :func:`what_if` call with their drivers: the models and their bootstrap resamples
+    depend on neither, so they are fitted once for all of them (the rows are the same as
+    one call per ask with the same ``random_state``). ``kwargs`` go to :func:`what_if`.
+    """
+    from itertools import groupby
+
+    parts = [
+        what_if(data, [a.driver for a in grp], shift=shift, move_up=move_up, **kwargs)
+        for (shift, move_up), grp in (
+            (key, list(g)) for key, g in groupby(asks, key=lambda a: (a.shift, a.move_up))
+        )
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 # ------------------------------------------------------------------------------------------

@@ -307,6 +307,11 @@ def _numbered_contacts(
     t = t.mutate(new=new.cast("int64"))
     cum = ibis.window(group_by=part, order_by=order, preceding=None, following=0)
     t = t.mutate(journey_no=t.new.sum().over(cum))
+    # only what the journeys and the log moments read: the numbered log is cached (ten
+    # million contacts x every column of the log and of the numbering is gigabytes)
+    keep = [*part, "timestamp", "journey_stage", "stage_idx", "done", "chan", "rev", "minutes"]
+    keep += [c for c in ("touchpoint", "completed") if c in cols and c not in keep]
+    t = t.select(*keep, "journey_no")
     return t, part, n_contacts, n_unstaged
 
 
@@ -399,6 +404,7 @@ def build_journeys(
         j = j.mutate(segment=j.segment.fill_null("(no segment)"))
     else:
         j = j.mutate(segment=ibis.literal(ALL))
+    j = j.cache()  # one row per journey, read by the paths, the transitions and the counts
     grp = j.group_by(["entry", "last", "status", "channel", "segment"]).aggregate(
         journeys=j.count(),
         customers=j.customer_id.nunique(),
@@ -1108,6 +1114,9 @@ LOG_SIGNALS: dict[str, str] = {
     "channel_switch": "a dead end (completed false) after which the guest's next contact in "
     "the journey was at the same stage through another channel, against all other contacts",
 }
+#: above this many guests, the log moments are estimated on a seeded subsample of this many
+#: guests (see :func:`log_moment_frame`)
+LOG_MOMENT_MAX_CUSTOMERS = 200_000
 #: contrasts whose significant fall in returns makes a pain point / rise a magic moment
 BAD_CONTRASTS: tuple[str, ...] = ("bad", "slow", "failed", "channel_switch")
 GOOD_CONTRASTS: tuple[str, ...] = ("very_good", "fast")
@@ -1146,8 +1155,18 @@ def log_moment_frame(
     keys: Sequence[str] | None = None,
     data_end: pd.Timestamp | str | None = None,
     journeys: Journeys | None = None,
+    max_customers: int | None = LOG_MOMENT_MAX_CUSTOMERS,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """One row per contact whose journey is followed for ``horizon`` months after it ended.
+
+    A log of more than ``max_customers`` guests is analysed on a seeded random subsample of
+    that many guests (all their contacts; ``None`` keeps everyone): a per-contact frame of a
+    million guests' ten million contacts needs gigabytes and minutes, while the touchpoint
+    effects estimated from a few hundred thousand contacts per touchpoint already have
+    intervals of a fraction of a percentage point, and the full-log estimate lies well
+    inside the subsample's interval. ``attrs["sample_note"]`` says so (empty without
+    subsampling); :func:`log_moment_effects` carries it into each row's ``note``.
 
     Journeys are numbered by the rules of :func:`build_journeys` (in the engine). The
     outcome window starts the day after the journey's *last* contact, so the trip a contact
@@ -1186,6 +1205,19 @@ def log_moment_frame(
             interactions, stages, session_gap_days=session_gap_days, keys=keys, count=False
         )
     cols = set(interactions.columns)
+    log = interactions.filter(interactions.customer_id.notnull(), interactions.timestamp.notnull())
+    sample_note, keep = "", None
+    if max_customers is not None:
+        ids = t.select("customer_id").distinct().to_pyarrow()["customer_id"].to_pylist()
+        if len(ids) > max_customers:
+            ids.sort()  # code-point order: the subsample depends on the seed, not the engine
+            pick = np.random.default_rng(seed).choice(len(ids), int(max_customers), replace=False)
+            keep = ibis.memtable(pd.DataFrame({"customer_id": [ids[i] for i in np.sort(pick)]}))
+            t = t.semi_join(keep, "customer_id")
+            sample_note = (
+                f"estimated on a seeded random subsample of {int(max_customers):,} of the "
+                f"log's {len(ids):,} guests (all their contacts)"
+            )
     jkey = [*part, "journey_no"]
     order = [t.timestamp, t.stage_idx, t.done, t.chan]
     ow = ibis.window(group_by=jkey, order_by=order)
@@ -1195,7 +1227,6 @@ def log_moment_frame(
         tp=t.touchpoint.cast("string") if "touchpoint" in cols else t.journey_stage,
         raw_done=t.completed.cast("float64") if "completed" in cols else ibis.null("float64"),
     ).cache()  # used twice below: number the journeys once
-    log = interactions.filter(interactions.customer_id.notnull(), interactions.timestamp.notnull())
     is_stay = log.journey_stage == stay_stage
     if "completed" in cols:
         is_stay = is_stay & log.completed.fill_null(False)
@@ -1214,6 +1245,8 @@ def log_moment_frame(
         last = span["end"].iloc[0] if pd.isna(last) else last
         data_end = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
     data_end = pd.Timestamp(data_end)
+    if keep is not None:  # the span above is the whole log's; the rest, the sampled guests'
+        log = log.filter(log.cid.isin(keep.customer_id))
     j = t.group_by(jkey).aggregate(j_start=t.timestamp.min(), j_end=t.timestamp.max())
     day = j.j_end.truncate("D")
     j = j.mutate(
@@ -1258,10 +1291,22 @@ def log_moment_frame(
     out = out[out["touchpoint"].notna()]
     js = pd.to_datetime(out["journey_start"]).astype("datetime64[us]")
     start = pd.to_datetime(out["first_seen"]).astype("datetime64[us]")
-    if customers is not None and {"customer_id", "signup_date"} <= set(customers.columns):
+    cu = pos = None
+    if customers is not None and "customer_id" in customers.columns:
         cu = customers.dropna(subset=["customer_id"]).drop_duplicates("customer_id")
-        su = cu.set_index(cu["customer_id"].astype("str"))["signup_date"]
-        start = out["customer_id"].astype("str").map(su).astype("datetime64[us]").fillna(start)
+        cu = cu.set_index(cu["customer_id"].astype("str"))
+        # each contact's row of the customer table, found once (hashing Python strings:
+        # pandas' string lookups of millions of contacts take seconds per column)
+        pos = pd.Index(cu.index.astype(object)).get_indexer(
+            out["customer_id"].astype("str").astype(object)
+        )
+
+    def of_customer(col: str) -> pd.Series:
+        v = pd.to_datetime(cu[col]).astype("datetime64[us]").array.take(pos, allow_fill=True)
+        return pd.Series(v, index=out.index)
+
+    if cu is not None and "signup_date" in cu.columns:
+        start = of_customer("signup_date").fillna(start)
     prior_from = np.maximum.reduce(
         [
             pd.to_datetime(out["p0"]).astype("datetime64[us]").to_numpy(),
@@ -1272,13 +1317,10 @@ def log_moment_frame(
     days = (js.to_numpy() - prior_from) / np.timedelta64(1, "D")
     out["prior_months"] = np.clip(days / DAYS_PER_MONTH, 1.0 / DAYS_PER_MONTH, None)
     out["tenure_days"] = ((js - start) / pd.Timedelta(days=1)).clip(lower=0).to_numpy()
-    if customers is not None and "customer_id" in customers.columns:
-        cu = customers.dropna(subset=["customer_id"]).drop_duplicates("customer_id")
-        cu = cu.set_index(cu["customer_id"].astype("str"))
+    if cu is not None:
         for col, flag in STATUS_DATES.items():
             if col in cu.columns:
-                since = out["customer_id"].astype("str").map(cu[col]).astype("datetime64[us]")
-                out[flag] = (since <= js).astype("float64")
+                out[flag] = (of_customer(col) <= js).astype("float64")
     end = pd.to_datetime(out["journey_end"])
     out["period"] = (end.dt.year * 100 + end.dt.month).astype("int64")  # yyyymm
     out[f"retained_{h}m"] = (out[f"stays_{h}m"] > 0).astype("float64")
@@ -1289,6 +1331,7 @@ def log_moment_frame(
         "data_start": data_start.isoformat(),
         "data_end": data_end.isoformat(),
         "horizon": h,
+        "sample_note": sample_note,
     }
     return out
 
@@ -1508,6 +1551,10 @@ def log_moment_effects(
     out["q"] = benjamini_hochberg(out["p_value"])
     out["kind"] = _moment_kind(out, alpha)
     out["note"] = out["note"].fillna("")
+    sample_note = frame.attrs.get("sample_note", "")
+    if sample_note:
+        out["note"] = [f"{n}; {sample_note}" if n else sample_note for n in out["note"]]
+    out.attrs["sample_note"] = sample_note
     return out.reset_index(drop=True)
 
 
@@ -1533,9 +1580,13 @@ def interaction_moments(
     session_gap_days: float = 7.0,
     data_end: pd.Timestamp | str | None = None,
     journeys: Journeys | None = None,
+    max_customers: int | None = LOG_MOMENT_MAX_CUSTOMERS,
+    seed: int = 0,
     **kwargs,
 ) -> pd.DataFrame:
-    """:func:`log_moment_frame` then :func:`log_moment_effects` (``kwargs`` go to the latter)."""
+    """:func:`log_moment_frame` then :func:`log_moment_effects` (``kwargs`` go to the latter;
+    a log of more than ``max_customers`` guests is analysed on a seeded subsample of them,
+    see :func:`log_moment_frame`)."""
     frame = log_moment_frame(
         interactions,
         stages,
@@ -1545,6 +1596,8 @@ def interaction_moments(
         session_gap_days=session_gap_days,
         data_end=data_end,
         journeys=journeys,
+        max_customers=max_customers,
+        seed=seed,
     )
     return log_moment_effects(frame, horizon=horizon, **kwargs)
 
@@ -1625,8 +1678,10 @@ def detect_language(texts: pd.Series) -> pd.Series:
     (``[name]``) are ignored. Short comments in a language without accents can be missed:
     a vote, not a model.
     """
+    # comments repeat (short ones especially): each distinct text is scored once
+    codes, uniques = pd.factorize(texts.fillna("").astype("str"))
     out = []
-    for text in texts.fillna("").astype("str"):
+    for text in uniques:
         low = _PLACEHOLDER_RE.sub(" ", text.lower())
         words = [w.split("'")[-1].split("’")[-1] for w in _WORD_RE.findall(low)]
         best, best_score = "", 0.0
@@ -1636,7 +1691,7 @@ def detect_language(texts: pd.Series) -> pd.Series:
             if sc > best_score:
                 best, best_score = lang, sc
         out.append(best)
-    return pd.Series(out, index=texts.index, dtype="str")
+    return pd.Series(np.asarray(out, dtype=object)[codes], index=texts.index, dtype="str")
 
 
 THEME_COLUMNS = (
@@ -1832,12 +1887,17 @@ def comment_themes(
         atts = sorted(atts, reverse=True)[:3]
         order = np.argsort(-weight[name], kind="stable")
         examples: list[str] = []
+        tried: set[str] = set()  # comments repeat: check each distinct text once
         for i in order:
             if not hits[i] or len(examples) >= 3:
                 if len(examples) >= 3:
                     break
                 continue
-            ex = _safe_example(s[comment].iloc[i], example_chars)
+            text = s[comment].iloc[i]
+            if text in tried:
+                continue
+            tried.add(text)
+            ex = _safe_example(text, example_chars)
             if ex and ex not in examples:
                 examples.append(ex)
         rows.append(
@@ -1911,6 +1971,9 @@ def _log_moments_finding(m: pd.DataFrame, step: str):
     if not ev and len(tested):
         ev.append("No touchpoint signal is significant after Benjamini-Hochberg; the closest:")
         ev += [line(r) for r in tested.sort_values("p_value").head(3).itertuples()]
+    sampled = [n for n in tested["note"].dropna().astype("str") if "subsample" in n]
+    if sampled:
+        ev.append("Bases: " + sampled[0].split("; ")[-1] + ".")
     return Finding(
         step=step,
         headline=(

@@ -182,6 +182,7 @@ def behavioural_features(
     booking_stage: str = "book",
     arrival_stage: str = "check_in",
     departure_stage: str = "check_out",
+    precomputed: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Behavioural features per customer over a period, aggregated in the engine.
 
@@ -209,6 +210,12 @@ def behavioural_features(
         the arrival that follows it and the arrival with its departure; they are missing for a
         customer without such a pair, and not computed when the log has no journey stages.
 
+    precomputed : pandas.DataFrame, optional
+        The setup step's ``customer_features`` table of the same log
+        (:func:`~rox_helpers.features.features_frame`): over the whole log (no ``start``,
+        ``end``) the data layer's features are taken from it instead of aggregating the
+        log again, when its columns are the ones this call would compute.
+
     Returns
     -------
     pandas.DataFrame
@@ -230,6 +237,7 @@ def behavioural_features(
 
         Missing values mean "not observed" (no booking, no stay), never zero.
     """
+    whole_log = start is None and end is None
     start, end = _ts(start), _ts(end)
     cols = set(interactions.columns)
     if channels is None and "channel" in cols:
@@ -244,13 +252,19 @@ def behavioural_features(
     if start is None:
         first = t.timestamp.min().to_pyarrow().as_py()
         start = end if first is None else pd.Timestamp(first).normalize()
-    base = customer_features(
+    expr = customer_features(
         t,
         customers=customers,
         reference_date=end,
         digital_channels=digital_channels,
         channels=channels,
-    ).to_pandas()
+    )
+    if whole_log and precomputed is not None and list(precomputed.columns) == list(expr.columns):
+        # the same aggregation, done by the setup step (same reference date: the day after
+        # the last interaction; same customer order: code points of customer_id)
+        base = precomputed
+    else:
+        base = expr.to_pandas()
     base = base.set_index("customer_id").drop(columns=["first_seen", "last_seen"])
     base.index = base.index.astype("str")
     parts = [base]
@@ -266,20 +280,34 @@ def behavioural_features(
     if "journey_stage" in cols:
         parts.append(_trip_features(t, booking_stage, arrival_stage, departure_stage, cols))
 
-    out = pd.concat([p for p in parts if len(p.columns)], axis=1, join="outer")
-    out = out.loc[base.index]
-    out.index.name = "customer_id"
-    out = out.astype("float64")
+    # every part lined up on the base's customers (customers without a booking or a trip
+    # get missing values): one hash lookup per part, on Python strings (pandas' string
+    # alignment of a million ids costs seconds per operation)
+    ids = base.index.astype(object)
+    cols: dict[str, np.ndarray] = {}
+    for p in parts:
+        if not len(p.columns):
+            continue
+        pos = None if p is base else _positions(p.index, ids)
+        for c in p.columns:
+            v = p[c].to_numpy(dtype="float64", na_value=np.nan)
+            cols[c] = v if pos is None else _take(v, pos)
+    out = pd.DataFrame(cols, index=pd.Index(base.index, name="customer_id"))
 
     cust = None
+    cust_pos = None
     if customers is not None:
         cust = customers.dropna(subset=["customer_id"]).drop_duplicates("customer_id")
         cust = cust.set_index(cust["customer_id"].astype("str"))
+        cust_pos = _positions(cust.index, ids)
     # months observed: from the later of the period start and sign-up (the whole period when
     # the sign-up date is unknown)
     since = pd.Series(start, index=out.index, dtype="datetime64[us]")
     if cust is not None and "signup_date" in cust.columns:
-        signup = pd.to_datetime(cust["signup_date"].reindex(out.index)).astype("datetime64[us]")
+        signup = pd.Series(
+            _take(pd.to_datetime(cust["signup_date"]).astype("datetime64[us]"), cust_pos),
+            index=out.index,
+        )
         since = since.where(signup.isna() | (signup < since), signup)
     days = (end - since).dt.days.astype("float64")
     out["months_observed"] = (days / DAYS_PER_MONTH).clip(lower=1.0)
@@ -289,8 +317,25 @@ def behavioural_features(
     if cust is not None:
         for src, name in (("app_user", "app_user"), ("is_community_member", "community_member")):
             if src in cust.columns:
-                out[name] = cust[src].reindex(out.index).astype("Float64").astype("float64")
+                flag = cust[src].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+                out[name] = _take(flag, cust_pos)
     return out
+
+
+def _positions(index: pd.Index, ids: pd.Index) -> np.ndarray:
+    """Position of each of ``ids`` (object dtype) in ``index``; -1 where absent."""
+    return pd.Index(index.astype(object)).get_indexer(ids)
+
+
+def _take(values, pos: np.ndarray):
+    """``values`` at ``pos`` (a numpy array or an extension array), missing where
+    ``pos`` is -1: what ``reindex`` gives, without aligning string labels."""
+    if isinstance(values, pd.Series):
+        values = values.array
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        out = values[np.where(pos < 0, 0, pos)] if len(values) else np.full(len(pos), np.nan)
+        return np.where(pos < 0, np.nan, out)
+    return values.take(pos, allow_fill=True)
 
 
 def _trip_features(
@@ -1399,6 +1444,40 @@ def _explained(y: np.ndarray, pred: np.ndarray, binary: bool, base: float) -> fl
     return float(1 - np.sum((y - pred) ** 2) / sst) if sst > 0 else float("nan")
 
 
+def _explained_terms(
+    y: np.ndarray, pb: np.ndarray, pd_: np.ndarray, binary: bool, base: float
+) -> np.ndarray:
+    """Per-customer terms whose sums over a resample give :func:`_explained` of both
+    predictions: the log-likelihood terms of the two models and of the base rate (0/1
+    outcomes), or the two squared errors and the first two moments of ``y`` about its mean.
+    """
+    if binary:
+        p0 = np.clip(base, 1e-6, 1 - 1e-6)
+
+        def ll(pred):
+            p = np.clip(pred, 1e-6, 1 - 1e-6)
+            return y * np.log(p) + (1 - y) * np.log(1 - p)
+
+        return np.column_stack([ll(pb), ll(pd_), y * np.log(p0) + (1 - y) * np.log(1 - p0)])
+    yc = y - (y.mean() if len(y) else 0.0)
+    return np.column_stack([(y - pb) ** 2, (y - pd_) ** 2, np.ones(len(y)), yc, yc**2])
+
+
+def _gain_from_sums(sums: np.ndarray, binary: bool) -> float:
+    """Behaviour's minus demographics' :func:`_explained` from the resample's sums of
+    :func:`_explained_terms` (NaN where the measure is undefined)."""
+    if binary:
+        d_b, d_d, d_null = -2 * sums[0], -2 * sums[1], -2 * sums[2]
+        if not d_null > 0:
+            return float("nan")
+        return float((1 - d_b / d_null) - (1 - d_d / d_null))
+    n, s1, s2 = sums[2], sums[3], sums[4]
+    sst = s2 - s1 * s1 / n if n > 0 else 0.0
+    if not sst > 1e-12 * s2:  # no variation in the resample (rounding aside)
+        return float("nan")
+    return float((1 - sums[0] / sst) - (1 - sums[1] / sst))
+
+
 def demographic_segments(
     train: pd.DataFrame, test: pd.DataFrame, columns: Sequence[str], k: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -1408,7 +1487,7 @@ def demographic_segments(
     cat = lambda d: d[list(columns)].astype("str").fillna("missing")  # noqa: E731
     A = enc.fit_transform(cat(train))
     B = enc.transform(cat(test))
-    n_distinct = len(np.unique(A, axis=0))
+    n_distinct = len(cat(train).drop_duplicates())  # = distinct one-hot rows
     km = KMeans(n_clusters=min(k, n_distinct), n_init=10, random_state=seed).fit(A)
     return km.labels_, km.predict(B)
 
@@ -1479,7 +1558,8 @@ def behaviour_vs_demographics(
     demo = demographics.dropna(subset=["customer_id"]).drop_duplicates("customer_id")
     demo = demo.set_index(demo["customer_id"].astype("str"))[list(demographic_columns)]
     ids = early_features.index.astype("str")
-    ids = ids[ids.isin(demo.index)]
+    # membership on Python strings: pandas' string isin of a million ids takes seconds
+    ids = ids[ids.astype(object).isin(demo.index.astype(object))]
     rng = np.random.default_rng(random_state)
     perm = rng.permutation(len(ids))
     n_test = round(test_size * len(ids))
@@ -1510,12 +1590,13 @@ def behaviour_vs_demographics(
         pb = _group_predict(b_train[mtr], ytr[mtr], b_test[mte], k)
         pd_ = _group_predict(d_train[mtr], ytr[mtr], d_test[mte], k)
         r_b, r_d = _explained(y, pb, binary, base), _explained(y, pd_, binary, base)
+        # each resample as a count per held-out customer: the two measures are sums of
+        # per-customer terms, so a resample is one weighted sum (not a copy of the arrays)
+        terms = _explained_terms(y, pb, pd_, binary, base)
         gains = np.empty(n_boot)
         for b in range(n_boot):
             i = boot_rng.integers(0, len(y), len(y))
-            gains[b] = _explained(y[i], pb[i], binary, base) - _explained(
-                y[i], pd_[i], binary, base
-            )
+            gains[b] = _gain_from_sums(np.bincount(i, minlength=len(y)) @ terms, binary)
         a = (1 - level) / 2
         rows.append(
             {
@@ -1706,6 +1787,7 @@ def segment_engagement(
     n_boot: int = 1000,
     random_state: int | None = None,
     segmenter_params: Mapping[str, Any] | None = None,
+    features_table: pd.DataFrame | None = None,
 ) -> SegmentationResult:
     """Segment a loaded engagement's customers and evaluate the segments.
 
@@ -1727,6 +1809,9 @@ def segment_engagement(
         The engagement's ``seed`` by default.
     segmenter_params : mapping, optional
         Further :class:`BehaviouralSegmenter` parameters (e.g. ``n_bootstrap``).
+    features_table : pandas.DataFrame, optional
+        The setup step's ``customer_features`` of the same log: the whole-log features
+        start from it (see :func:`behavioural_features`) instead of a second aggregation.
 
     Returns
     -------
@@ -1754,7 +1839,12 @@ def segment_engagement(
     survey = data.tables.get("cx_survey")
     digital = tuple(cfg.journey.digital_channels)
     notes: list[str] = []
-    X = behavioural_features(data.interactions, customers=customers, digital_channels=digital)
+    X = behavioural_features(
+        data.interactions,
+        customers=customers,
+        digital_channels=digital,
+        precomputed=features_table,
+    )
     if customers is not None:
         n_all = customers["customer_id"].nunique()
         notes.append(

@@ -139,6 +139,35 @@ def bgnbd_loglik(params: Sequence[float], x, t_x, T) -> np.ndarray:
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
+class _BGNBDLoglik:
+    """:func:`bgnbd_loglik` for fixed ``x, t_x, T`` and any parameters, with the same values
+    element by element: the special functions are evaluated once per distinct ``x`` (a
+    few dozen stay counts) and the logarithms once per distinct ``T`` and ``t_x`` (days),
+    then looked up, instead of once per customer at every step of the optimiser."""
+
+    def __init__(self, x, t_x, T) -> None:
+        self.x = np.asarray(x, dtype="float64")
+        self.ux, self.ix = np.unique(self.x, return_inverse=True)
+        self.uT, self.iT = np.unique(np.asarray(T, dtype="float64"), return_inverse=True)
+        self.ut, self.it = np.unique(np.asarray(t_x, dtype="float64"), return_inverse=True)
+
+    def __call__(self, params: Sequence[float]) -> np.ndarray:
+        r, alpha, a, b = (float(v) for v in params)
+        x, ux, ix = self.x, self.ux, self.ix
+        a1 = gammaln(r + ux)[ix] - gammaln(r) + r * np.log(alpha)
+        a2 = gammaln(a + b) + gammaln(b + ux)[ix] - gammaln(b) - gammaln(a + b + ux)[ix]
+        a3 = -(r + x) * np.log(alpha + self.uT)[self.iT]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a4 = np.where(
+                x > 0,
+                np.log(a)
+                - np.log(np.maximum(b + ux - 1, 1e-300))[ix]
+                - (r + x) * np.log(alpha + self.ut)[self.it],
+                -np.inf,
+            )
+        return a1 + a2 + np.logaddexp(a3, a4)
+
+
 def gamma_gamma_loglik(params: Sequence[float], x, zbar) -> np.ndarray:
     """Per-customer Gamma-Gamma log-likelihood of the mean spend ``zbar`` over ``x``
     transactions (Fader & Hardie 2013, eq. 3); ``params`` = ``(p, q, gamma)``."""
@@ -285,10 +314,11 @@ class BetaGeoModel(_Fitted):
                 fix="Recompute the summary from the transaction log.",
             )
         scale = float(np.mean(T)) or 1.0
+        loglik = _BGNBDLoglik(x, t_x, T)
 
         def negll(theta):
             r, alpha, a, b = np.exp(theta)
-            ll = bgnbd_loglik((r, alpha * scale, a, b), x, t_x, T)
+            ll = loglik((r, alpha * scale, a, b))
             return -float(np.sum(ll)) if np.all(np.isfinite(ll)) else 1e100
 
         est, cov, ll, self.flat_directions_ = _fit_ml(negll, np.zeros(4), self._names)
@@ -701,15 +731,36 @@ def revenue_scale(units: pd.DataFrame | None, interactions, *, months: int = 12)
 
 
 def _monthly_stays(model: BetaGeoModel, summary: pd.DataFrame, n_months: int, params=None):
+    """Expected stays of each customer in each of the next ``n_months`` months: the
+    differences of :meth:`BetaGeoModel.conditional_expected_transactions` over months
+    0..n, with the same values. Its expectation part depends on the customer only through
+    ``(x, T)``, so the hypergeometric function runs once per distinct pair (not per
+    customer and month), and the customers x months matrix is filled block by block (no
+    full-size temporaries)."""
     t = np.arange(0, n_months + 1, dtype="float64")[None, :]
-    cum = model.conditional_expected_transactions(
-        t,
-        summary["x"].to_numpy()[:, None],
-        summary["t_x"].to_numpy()[:, None],
-        summary["T"].to_numpy()[:, None],
-        params=params,
+    x = summary["x"].to_numpy(dtype="float64")
+    t_x = summary["t_x"].to_numpy(dtype="float64")
+    T = summary["T"].to_numpy(dtype="float64")
+    out = np.empty((len(x), n_months))
+    if not len(x):
+        return out
+    pairs, inv = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
+    inv = inv.ravel()
+    r, alpha, a, b = model._p(params)
+    ux, uT = pairs[:, :1], pairs[:, 1:]
+    z = t / (alpha + uT + t)
+    head = (a + b + ux - 1) / (a - 1)
+    body = 1 - ((alpha + uT) / (alpha + uT + t)) ** (r + ux) * hyp2f1(
+        r + ux, b + ux, a + b + ux - 1, z
     )
-    return np.diff(cum, axis=1)
+    expected = head * body
+    alive = model.probability_alive(x, t_x, T, params)
+    for lo in range(0, len(x), 100_000):
+        rows = slice(lo, lo + 100_000)
+        cum = expected[inv[rows]]
+        cum *= alive[rows, None]
+        out[rows] = np.diff(cum, axis=1)
+    return out
 
 
 def customer_value(
@@ -806,8 +857,15 @@ def clv_by_segment(
     for name, g in groups:
         v = g["clv"].to_numpy()
         n = len(v)
-        idx = rng.integers(0, n, size=(n_boot, n)) if n else np.zeros((0, 0), int)
-        means = v[idx].mean(axis=1) if n else np.array([np.nan])
+        # resamples drawn in blocks (the same random numbers as one n_boot x n draw): a
+        # million customers x 500 resamples would need gigabytes at once
+        means = np.array([np.nan])
+        if n:
+            means = np.empty(n_boot)
+            step = max(1, 2_000_000 // n)
+            for lo in range(0, n_boot, step):
+                m = min(step, n_boot - lo)
+                means[lo : lo + m] = v[rng.integers(0, n, size=(m, n))].mean(axis=1)
         hidden = n < anonymity_floor
         rows.append(
             {
@@ -1019,6 +1077,10 @@ def _driver_coefficients(
             shift=1.0,
             weight=weight,
             cluster=cluster,
+            # only the linear model's mean is used: no promoter/detractor logistic fits (the
+            # resamples and the mean's rows are the same without them)
+            promoter_min=None,
+            detractor_max=None,
             n_boot=n_boot,
             random_state=seed,
         )
@@ -1151,8 +1213,13 @@ def scenario_basis(
 
     # who is reached
     reached_ids, n_all = _reached(scenario, customers, value)
+    # membership tests on Python strings (pandas' string isin of a million ids takes seconds)
+    reached_index = pd.Index(list(reached_ids), dtype=object)
     reached_resp = (
-        survey["customer_id"].astype("str").isin(reached_ids)
+        pd.Series(
+            survey["customer_id"].astype("str").astype(object).isin(reached_index).to_numpy(),
+            index=survey.index,
+        )
         if len(reached_ids)
         else (pd.Series(False, index=survey.index))
     )
@@ -1215,7 +1282,7 @@ def scenario_basis(
 
     # 4. CLV: the reached customers' expected revenue by month, and its parameter uncertainty
     cust = value.customers
-    sel = cust.index.isin(reached_ids)
+    sel = cust.index.astype(object).isin(reached_index)
     spend = cust["expected_spend"].to_numpy()
     revenue = scale * (value.stays_by_month[sel] * spend[sel, None]).sum(axis=0)
     stays = scale * value.stays_by_month[sel].sum(axis=0)
@@ -1400,7 +1467,16 @@ def evaluate_scenario(
         with np.errstate(divide="ignore", invalid="ignore"):
             lam = np.where(p > 0, e / p, 0.0)
         k = (1.0 + uplift)[:, None]
-        ret = (p * (np.exp(-lam) - np.exp(-k * lam))).mean(axis=1) if p.size else uplift * 0.0
+        if p.size:  # draws x customers, in blocks of draws (no draws x customers matrix)
+            step = max(1, 2_000_000 // p.size)
+            ret = np.concatenate(
+                [
+                    (p * (np.exp(-lam) - np.exp(-k[lo : lo + step] * lam))).mean(axis=1)
+                    for lo in range(0, len(k), step)
+                ]
+            )
+        else:
+            ret = uplift * 0.0
         return {
             "change": np.full_like(nps, change),
             "nps_change": nps,

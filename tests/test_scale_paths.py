@@ -1,0 +1,211 @@
+"""The shortcuts that make a million-customer engagement fit the run's time and memory give
+the same numbers as the plain computations they replace (or, where a subsample is used,
+say so): cluster sums in the drivers' bootstraps, grouped what-ifs, the BG/NBD likelihood
+and monthly stays on distinct values, blocked resamples, step 00's features reused, the
+log moments' guest subsample."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+
+from rox_helpers import drivers as drv
+from rox_helpers import journey, segmentation, value
+from rox_helpers.features import features_frame
+
+
+def _ratings(seed: int = 0, n: int = 1200, hotels: int = 12) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 11, size=(n, 4)).astype(float)
+    y = np.clip(np.round(2 + 0.4 * x[:, 0] + 0.3 * x[:, 1] + rng.normal(0, 1.5, n)), 0, 10)
+    df = pd.DataFrame(x, columns=[f"att_{i}" for i in range(4)]).assign(nps=y)
+    df["hotel"] = rng.integers(0, hotels, n).astype(str)
+    df["weight"] = rng.uniform(0.5, 2.0, n)
+    df.loc[rng.random(n) < 0.05, "att_2"] = np.nan  # pairwise gaps
+    return df
+
+
+@pytest.mark.parametrize("pairwise", [True, False])
+def test_cluster_sums_give_the_row_level_correlations(pairwise):
+    df = _ratings()
+    xy = df[["att_0", "att_1", "att_2", "att_3", "nps"]].to_numpy()
+    if not pairwise:
+        xy = xy[~np.isnan(xy).any(axis=1)]
+    codes = np.random.default_rng(1).integers(0, 7, len(xy))
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(xy))
+    m = drv._Moments(xy, w, pairwise)
+    m.cluster_sums(w, codes, 7)
+    for seed in range(5):
+        counts = np.bincount(np.random.default_rng(seed).integers(0, 7, 7), minlength=7)
+        a = m.corr_and_var(w * counts[codes])
+        b = m.corr_and_var_clusters(counts)
+        np.testing.assert_allclose(b[0], a[0], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(b[1], a[1], rtol=1e-12)
+
+
+def test_cluster_resampler_draws_the_same_resample_per_cluster():
+    codes = np.repeat(np.arange(4), [3, 2, 4, 1])
+    a = drv._resampler(np.random.default_rng(3), len(codes), codes, 4)
+    b = drv._resampler(np.random.default_rng(3), len(codes), codes, 4)
+    for _ in range(5):
+        np.testing.assert_array_equal(a(), b.clusters()[codes])
+
+
+def test_driver_model_and_what_ifs_match_the_plain_computation():
+    df = _ratings()
+    atts = [f"att_{i}" for i in range(4)]
+    kw = {"weight": "weight", "cluster": "hotel"}
+    m = drv.DriverModel(n_boot=60, random_state=4).fit(df, "nps", atts, **kw)
+    # the same resamples, each correlation matrix computed over every respondent
+    ref = drv.DriverModel(n_boot=60, random_state=4)
+    ref._bootstrap = lambda x, y, w, method, rng, draw: drv.DriverModel._bootstrap(
+        ref, x, y, w, method, rng, lambda: draw()
+    )
+    ref.fit(df, "nps", atts, **kw)
+    pd.testing.assert_frame_equal(m.importances_, ref.importances_, rtol=1e-10)
+
+    asks = [
+        SimpleNamespace(driver="att_0", shift=None, move_up=0.2),
+        SimpleNamespace(driver="att_1", shift=None, move_up=0.2),
+        SimpleNamespace(driver="att_0", shift=1.0, move_up=None),
+    ]
+    common = {"outcome": "nps", "drivers": atts, "n_boot": 40, "random_state": 5, **kw}
+    grouped = drv.what_ifs(df, asks, **common)
+    one_by_one = pd.concat(
+        [drv.what_if(df, a.driver, shift=a.shift, move_up=a.move_up, **common) for a in asks],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(grouped, one_by_one)
+    assert drv.what_ifs(df, [], **common).empty
+
+
+def test_what_if_cluster_bootstrap_matches_refits_on_every_row():
+    df = _ratings(seed=6)
+    atts = [f"att_{i}" for i in range(4)]
+    kw = {"outcome": "nps", "drivers": atts, "weight": "weight", "n_boot": 30}
+    got = drv.what_if(df, "att_0", shift=1.0, cluster="hotel", random_state=7, **kw)
+    row = got[got["quantity"] == "mean_outcome"].iloc[0]
+    # the same cluster resamples, each a weighted least-squares fit over every row
+    cc = drv._Complete(df, "nps", atts, "weight", "hotel")
+    draw = drv._resampler(np.random.default_rng(7), cc.n, cc.codes, cc.n_levels)
+    design = np.column_stack([np.ones(cc.n), cc.x])
+    shift = np.clip(cc.x[:, 0] + 1.0, 1, 10) - cc.x[:, 0]
+    changes = []
+    for _ in range(30):
+        w = cc.w * draw()
+        sw = np.sqrt(w)
+        beta = np.linalg.lstsq(design * sw[:, None], cc.y * sw, rcond=None)[0]
+        changes.append(beta[1] * (w @ shift) / w.sum())
+    lo, hi = np.nanquantile(changes, [0.025, 0.975])
+    assert row["ci_low"] == pytest.approx(lo, rel=1e-9)
+    assert row["ci_high"] == pytest.approx(hi, rel=1e-9)
+
+
+def _bgnbd_data(seed: int = 8, n: int = 3000):
+    rng = np.random.default_rng(seed)
+    T = rng.integers(30, 730, n) / value.DAYS_PER_MONTH
+    x = rng.poisson(1.5, n).astype(float)
+    t_x = np.where(x > 0, rng.uniform(0, 1, n) * T, 0.0)
+    t_x = np.round(t_x * value.DAYS_PER_MONTH) / value.DAYS_PER_MONTH
+    return x, np.minimum(t_x, T), T
+
+
+def test_bgnbd_likelihood_on_distinct_values_is_the_formula():
+    x, t_x, T = _bgnbd_data()
+    fast = value._BGNBDLoglik(x, t_x, T)
+    for params in [(0.5, 3.0, 0.8, 2.5), (1.2, 10.0, 0.3, 4.0)]:
+        np.testing.assert_allclose(fast(params), value.bgnbd_loglik(params, x, t_x, T), rtol=1e-13)
+
+
+def test_monthly_stays_on_distinct_pairs_are_the_conditional_expectation():
+    x, t_x, T = _bgnbd_data(seed=9, n=500)
+    model = value.BetaGeoModel().fit(x, t_x, T)
+    summ = pd.DataFrame({"x": x, "t_x": t_x, "T": T})
+    t = np.arange(0, 25, dtype="float64")[None, :]
+    cum = model.conditional_expected_transactions(t, x[:, None], t_x[:, None], T[:, None])
+    np.testing.assert_allclose(value._monthly_stays(model, summ, 24), np.diff(cum, axis=1))
+
+
+def test_feature_reuse_and_log_moment_subsample():
+    rng = np.random.default_rng(10)
+    n = 400
+    rows = []
+    for c in range(n):
+        day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 60)))
+        for _ in range(int(rng.integers(1, 4))):
+            for k, (stage, tp) in enumerate(
+                [("book", "web_booking"), ("check_in", "desk_checkin"), ("check_out", "checkout")]
+            ):
+                rows.append(
+                    {
+                        "customer_id": f"C-{c:05d}",
+                        "timestamp": day + pd.Timedelta(days=3 * k, hours=int(rng.integers(8))),
+                        "journey_stage": stage,
+                        "touchpoint": tp,
+                        "channel": "web" if stage == "book" else "front_desk",
+                        "completed": bool(rng.random() > 0.05),
+                        "revenue": float(rng.integers(0, 300)) if stage == "book" else 0.0,
+                        "duration_min": float(rng.lognormal(1.5, 0.4)),
+                        "unit_id": f"H{c % 3}",
+                    }
+                )
+            day += pd.Timedelta(days=int(rng.integers(40, 200)))
+    log = ibis.memtable(pd.DataFrame(rows))
+    # step 00's table of the same log gives the same behavioural features
+    pre = features_frame(log)
+    pd.testing.assert_frame_equal(
+        segmentation.behavioural_features(log, precomputed=pre),
+        segmentation.behavioural_features(log),
+    )
+    # a table of other columns is not taken for them
+    other = pre.drop(columns=["digital_share"])
+    pd.testing.assert_frame_equal(
+        segmentation.behavioural_features(log, precomputed=other),
+        segmentation.behavioural_features(log),
+    )
+    stages = ["book", "check_in", "check_out"]
+    full = journey.log_moment_frame(log, stages, horizon=3)
+    assert full.attrs["sample_note"] == ""
+    pd.testing.assert_frame_equal(
+        full, journey.log_moment_frame(log, stages, horizon=3, max_customers=None)
+    )
+    sub = journey.log_moment_frame(log, stages, horizon=3, max_customers=100, seed=11)
+    assert sub["customer_id"].nunique() <= 100 < full["customer_id"].nunique()
+    assert "100 of the log's 400 guests" in sub.attrs["sample_note"]
+    again = journey.log_moment_frame(log, stages, horizon=3, max_customers=100, seed=11)
+    pd.testing.assert_frame_equal(sub, again)  # seeded
+    # each sampled guest keeps every contact of the full frame
+    keep = full[full["customer_id"].isin(set(sub["customer_id"]))]
+    assert len(keep) == len(sub)
+    eff = journey.log_moment_effects(sub, horizon=3, min_base=5)
+    assert eff["note"].str.contains("subsample").all()
+    assert eff.attrs["sample_note"] == sub.attrs["sample_note"]
+
+
+def test_detect_language_scores_each_distinct_comment_once_with_the_same_result():
+    texts = pd.Series(
+        ["The room was very clean", None, "la chambre était sale", "OK!", "The room was very clean"]
+    )
+    got = journey.detect_language(texts)
+    assert got.tolist() == ["en", "", "fr", "", "en"]
+    assert str(got.dtype) == "str"
+
+
+def test_blocked_clv_bootstrap_draws_the_same_resamples():
+    rng = np.random.default_rng(12)
+    v = rng.gamma(2.0, 100.0, 5000)
+    a = np.random.default_rng(13).integers(0, len(v), size=(500, len(v)))
+    ref = v[a].mean(axis=1)
+    r = np.random.default_rng(13)
+    step = 37
+    got = np.concatenate(
+        [
+            v[r.integers(0, len(v), size=(min(step, 500 - lo), len(v)))].mean(axis=1)
+            for lo in range(0, 500, step)
+        ]
+    )
+    np.testing.assert_array_equal(got, ref)
