@@ -196,12 +196,17 @@ def apply_review(findings: dict[str, dict], review: Review) -> ReviewedFindings:
 
 # ---------------------------------------------------------------------------- sign-off
 def approval_digest(run_dir: str | Path, engagement: str | Path) -> str:
-    """sha256 of what a sign-off approves: the executed notebooks, the findings and the
-    review (file names and contents, in a fixed order)."""
+    """sha256 of what a sign-off approves: the executed notebooks, the findings, the
+    figures of the per-unit reports made so far (``per_<column>/_figures``: figures, not
+    the re-rendered HTML, so re-rendering them keeps an approval) and the review (file names
+    and contents, in a fixed order). Unit reports rendered after a sign-off change the
+    digest: the run is a draft again until someone approves them too."""
     run_dir = Path(run_dir)
     h = hashlib.sha256()
-    files = sorted((run_dir / "notebooks").glob("*.ipynb")) + sorted(
-        (run_dir / "artifacts" / "findings").glob("*.json")
+    files = (
+        sorted((run_dir / "notebooks").glob("*.ipynb"))
+        + sorted((run_dir / "artifacts" / "findings").glob("*.json"))
+        + sorted(p for p in run_dir.glob("per_*/_figures/**/*") if p.is_file())
     )
     for p in files:
         h.update(str(p.relative_to(run_dir)).encode() + b"\0" + p.read_bytes() + b"\0")

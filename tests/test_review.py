@@ -140,3 +140,25 @@ def test_signoff_refuses_a_failed_run(tmp_path):
     r = run_engagement(root, notebooks_dir=tmp_path, steps=(Step("X", "x.ipynb", "X"),))
     with pytest.raises(RoxError, match="did not finish cleanly"):
         sign_off(r.run_dir, root, "Jane")
+
+
+def test_unit_report_figures_are_part_of_what_is_approved(run):
+    """Unit reports made after a sign-off were not read by the approver: the run (and so
+    every report marked from it) is a draft again; their re-rendered HTML is not part of it."""
+    from rox_helpers.review import approval_digest
+
+    root = run.run_dir.parent.parent
+    before = approval_digest(run.run_dir, root)
+    (run.run_dir / "per_unit" / "H1").mkdir(parents=True)
+    (run.run_dir / "per_unit" / "H1" / "report.html").write_text("<p>re-rendered</p>")
+    assert approval_digest(run.run_dir, root) == before
+    figures = run.run_dir / "per_unit" / "_figures"
+    figures.mkdir()
+    try:
+        (figures / "measures.parquet").write_bytes(b"unit figures")
+        assert approval_digest(run.run_dir, root) != before
+    finally:
+        import shutil
+
+        shutil.rmtree(run.run_dir / "per_unit")
+    assert approval_digest(run.run_dir, root) == before
