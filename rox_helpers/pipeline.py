@@ -510,22 +510,22 @@ def _kernel_manager_for(log_path: Path) -> type:
     return _StepKernelManager
 
 
-def _execute(step: Step, notebooks_dir: Path, root: Path, run_dir: Path, kernel: str) -> None:
-    """Run one notebook with papermill (in a worker thread; the kernel is its own process).
+def execute_notebook(
+    notebook: Path, executed: Path, parameters: dict, kernel: str, log_path: Path
+) -> None:
+    """Run ``notebook`` into ``executed`` with papermill; cell output and the kernel's own
+    output go to ``log_path``, nothing to the terminal.
 
     No ``cwd``: papermill changes the process's working directory for it, which is not safe
     across threads (nteract/papermill#473). The notebooks get absolute paths instead.
     """
     import papermill as pm
 
-    logs = run_dir / "logs"
-    logs.mkdir(exist_ok=True)
-    log_path = logs / f"{step.id}.log"
     with open(log_path, "w", encoding="utf-8") as log:
         pm.execute_notebook(
-            str(notebooks_dir / step.notebook),
-            str(run_dir / "notebooks" / step.notebook),
-            parameters={"ENGAGEMENT": str(root), "RUN_DIR": str(run_dir)},
+            str(notebook),
+            str(executed),
+            parameters=parameters,
             kernel_name=kernel,
             progress_bar=False,
             log_output=True,
@@ -534,6 +534,19 @@ def _execute(step: Step, notebooks_dir: Path, root: Path, run_dir: Path, kernel:
             request_save_on_cell_execute=False,
             kernel_manager_class=_kernel_manager_for(log_path),
         )
+
+
+def _execute(step: Step, notebooks_dir: Path, root: Path, run_dir: Path, kernel: str) -> None:
+    """Run one step's notebook (in a worker thread; the kernel is its own process)."""
+    logs = run_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    execute_notebook(
+        notebooks_dir / step.notebook,
+        run_dir / "notebooks" / step.notebook,
+        {"ENGAGEMENT": str(root), "RUN_DIR": str(run_dir)},
+        kernel,
+        logs / f"{step.id}.log",
+    )
 
 
 def sections_for(run_dir: Path, steps: tuple[Step, ...], records: dict) -> list[Section]:

@@ -88,31 +88,26 @@ def _one(
     approval: dict,
 ) -> UnitReport:
     """Execute the unit's notebook and render its report (in a worker thread)."""
-    import papermill as pm
+    from rox_helpers.pipeline import execute_notebook
 
     t0 = time.perf_counter()
     out = folder / entry.slug
     out.mkdir(parents=True, exist_ok=True)
     executed = out / NOTEBOOK
     try:
-        with open(out / "log.txt", "w", encoding="utf-8") as log:
-            pm.execute_notebook(
-                str(notebook),
-                str(executed),
-                parameters={
-                    "ENGAGEMENT": str(root),
-                    "RUN_DIR": str(run_dir),
-                    "PER": per,
-                    "VALUE": entry.value,
-                    "OUT_DIR": str(out),
-                },
-                kernel_name=kernel,
-                progress_bar=False,
-                log_output=True,
-                stdout_file=log,
-                stderr_file=log,
-                request_save_on_cell_execute=False,
-            )
+        execute_notebook(
+            notebook,
+            executed,
+            {
+                "ENGAGEMENT": str(root),
+                "RUN_DIR": str(run_dir),
+                "PER": per,
+                "VALUE": entry.value,
+                "OUT_DIR": str(out),
+            },
+            kernel,
+            out / "log.txt",
+        )
         path = out / "findings.json"
         records = json.loads(path.read_text())["findings"] if path.is_file() else []
         with _RENDER_LOCK:
