@@ -11,14 +11,12 @@ row order.
 
 from __future__ import annotations
 
-import io
-
 import ibis
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pytest
 
+from conftest import copy_into_postgres
 from rox_helpers.features import features_frame
 
 # PostgreSQL and Spark start once a session (~30 s): the whole module runs once, with the
@@ -60,12 +58,7 @@ def pg_log(pg_url, log) -> ibis.Table:
     """The log in a PostgreSQL table, loaded with COPY (Ibis inserts row by row)."""
     con = ibis.connect(pg_url)
     name = "parity_interactions"
-    con.create_table(name, schema=ibis.Schema.from_pyarrow(log.schema), overwrite=True)
-    buf = io.BytesIO()
-    pacsv.write_csv(log, buf, pacsv.WriteOptions(include_header=False))
-    with con.con.cursor() as cur, cur.copy(f'COPY "{name}" FROM STDIN (FORMAT csv)') as copy:
-        copy.write(buf.getvalue())
-    con.con.commit()
+    copy_into_postgres(con, name, log)
     yield con.table(name)
     con.drop_table(name, force=True)
     con.disconnect()

@@ -9,7 +9,6 @@ starting ``src_``) and drops them.
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 import textwrap
@@ -18,10 +17,10 @@ from pathlib import Path
 import ibis
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pytest
 from typer.testing import CliRunner
 
+from conftest import copy_into_postgres
 from rox_helpers import engines, privacy
 from rox_helpers.cli import app
 from rox_helpers.config import Source, parse_engagement_config
@@ -206,21 +205,11 @@ def test_duckdb_database_file_is_read_only_and_gives_the_same_log(
 # --------------------------------------------------------------------------------------
 
 
-def _copy_into(con, name: str, table: pa.Table) -> None:
-    """A table on the server, loaded with COPY (Ibis inserts row by row)."""
-    con.create_table(name, schema=ibis.Schema.from_pyarrow(table.schema), overwrite=True)
-    buf = io.BytesIO()
-    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
-    with con.con.cursor() as cur, cur.copy(f'COPY "{name}" FROM STDIN (FORMAT csv)') as copy:
-        copy.write(buf.getvalue())
-    con.con.commit()
-
-
 @pytest.fixture(scope="module")
 def pg(pg_url, raw_log):
     """The sample's raw interaction log as table ``src_interactions`` on the server."""
     con = ibis.connect(pg_url)
-    _copy_into(con, "src_interactions", pa.Table.from_pandas(raw_log, preserve_index=False))
+    copy_into_postgres(con, "src_interactions", pa.Table.from_pandas(raw_log, preserve_index=False))
     yield con
     con.drop_table("src_interactions", force=True)
     con.disconnect()
