@@ -23,6 +23,7 @@ import platform
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -261,6 +262,44 @@ def step_fingerprints(
     return out
 
 
+def critical_path(steps: Sequence[Step], seconds: dict[str, float]) -> dict[str, float]:
+    """For each step, the time from its start to the end of the longest chain of steps that
+    wait on it (``needs`` or ``after``), by ``seconds`` per step (1 where unknown)."""
+    ids = {s.id for s in steps}
+    waiting: dict[str, list[str]] = {s.id: [] for s in steps}
+    for s in steps:
+        for u in (*s.needs, *s.after):
+            if u in ids:
+                waiting[u].append(s.id)
+    out: dict[str, float] = {}
+
+    def length(sid: str) -> float:
+        if sid not in out:
+            tail = max((length(w) for w in waiting[sid]), default=0.0)
+            out[sid] = float(seconds.get(sid) or 1.0) + tail
+        return out[sid]
+
+    for s in steps:
+        length(s.id)
+    return out
+
+
+def _previous_seconds(root: Path, run_dir: Path) -> dict[str, float]:
+    """Each step's time in the latest earlier run of the engagement that has them (for the
+    order steps start in); empty when there is none."""
+    runs = sorted((p for p in (root / "runs").glob("*/manifest.json") if p.parent != run_dir),
+                  reverse=True)  # fmt: skip
+    for path in runs[:5]:
+        try:
+            steps = json.loads(path.read_text()).get("steps", {})
+        except (OSError, ValueError):
+            continue
+        secs = {k: float(v["seconds"]) for k, v in steps.items() if v.get("seconds")}
+        if secs:
+            return secs
+    return {}
+
+
 def _blas_env(jobs: int) -> dict[str, str]:
     """Thread counts for the kernels: the cores shared out between parallel steps, so that
     two steps with four BLAS threads each do not fight over two cores. Results do not
@@ -321,6 +360,9 @@ def run_engagement(
     root = Path(engagement).resolve()
     cfg = load_engagement_config(root)
     planned = plan_steps(steps, only)
+    from rox_helpers import kernels
+
+    kernels.warm_up()
     jobs = max(1, int(jobs or os.cpu_count() or 1))
     inputs = input_hashes(cfg, root)
     parameters = {"seed": cfg.seed, "steps": [s.id for s in planned]}
@@ -389,7 +431,10 @@ def run_engagement(
                 records[s.id] = {**previous[s.id], "status": "kept"}
                 status[s.id] = "ok"
                 on_event and on_event("kept", s, 0.0)
-        pending = [s for s in planned if s.id not in keep]
+        # the longest chain of work first: a step that much waits on is started before one
+        # that nothing waits on (the order changes when a result is ready, never what it is)
+        rank = critical_path(planned, _previous_seconds(root, run_dir))
+        pending = sorted((s for s in planned if s.id not in keep), key=lambda s: -rank[s.id])
         running: dict[Future, tuple[Step, float]] = {}
         with _kernel_env(env), ThreadPoolExecutor(max_workers=jobs) as pool:
             while pending or running:
@@ -500,8 +545,20 @@ def _kernel_manager_for(log_path: Path) -> type:
     ``rox run``; cell output goes there too, through papermill."""
     from jupyter_client.manager import AsyncKernelManager
 
+    from rox_helpers import kernels
+
+    fork = kernels.fork_enabled()
+
     class _StepKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw):
+            if fork and self.provisioner is None:
+                # forked from the warm server (rox_helpers.kernels), which writes the log
+                self.kernel_id = self.kernel_id or str(uuid.uuid4())
+                self.provisioner = kernels.forked_provisioner_class()(
+                    kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+                )
+                self.provisioner.log_path = str(log_path)
+                return await super().start_kernel(**kw)
             with open(log_path, "a", encoding="utf-8") as out:  # the child keeps its own fd
                 kw.setdefault("stdout", out)
                 kw.setdefault("stderr", out)

@@ -298,17 +298,35 @@ def _run_fingerprint(run_dir: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_same_inputs_same_results_whatever_the_jobs_and_blas_threads(tmp_path, monkeypatch):
-    """One step at a time with one BLAS thread, and two at a time with two: the same tables,
+    """One step at a time with one BLAS thread in fresh interpreters, and two at a time with
+    two in kernels forked from the warm server (rox_helpers.kernels): the same tables,
     findings and report text."""
     root = make_tiny(tmp_path / "tiny")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("ROX_KERNEL_FORK", "0")
     a = run_engagement(root, jobs=1)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    monkeypatch.setenv("ROX_KERNEL_FORK", "1")
     b = run_engagement(root, jobs=2)
     assert a.status == b.status == "ok"
     fa, fb = _run_fingerprint(a.run_dir), _run_fingerprint(b.run_dir)
     assert fa.keys() == fb.keys() and len(fa) > 10
     for k in fa:
         assert fa[k] == fb[k], k
+
+
+def test_the_longest_chain_of_work_starts_first():
+    """After setup, segmentation starts before measurement: drivers, the journey, the six
+    actions and the business case wait on it, nothing waits on measurement but the six
+    actions. Known step times weigh the chains."""
+    from rox_helpers.pipeline import STEPS, critical_path
+
+    rank = critical_path(STEPS, {})
+    assert rank["00"] == max(rank.values())
+    assert rank["02"] > rank["01"] and rank["02"] > rank["04"]
+    # 04 much slower than everything else: its chain (04 -> 06) outranks 02's
+    timed = critical_path(STEPS, {"04": 60.0})
+    assert timed["04"] > timed["02"]
+    assert timed["00"] == pytest.approx(1 + 60 + 1)
