@@ -2090,38 +2090,12 @@ def _fmt_value(x: float, unit: str) -> str:
 _JOINING = {"community": "Joining the community", "app": "Installing the app"}
 
 
-def actions_findings(
-    actions: pd.DataFrame,
-    metrics: pd.DataFrame,
-    steps: pd.DataFrame,
-    plan: pd.DataFrame,
-    community: Sequence[AdoptionEffects] = (),
-    anonymity: pd.DataFrame | None = None,
-) -> list:
-    """Findings of step 06 for the report."""
+def programme_findings(community: Sequence[AdoptionEffects]) -> list:
+    """Findings of step 06a: what joining the community or installing the app changed in
+    joiners' stays, against the raw comparison."""
     from rox_helpers.artifacts import Finding
 
     out = []
-    scored = actions.dropna(subset=["maturity"])
-    if len(scored):
-        weakest = scored.sort_values("maturity").iloc[0]
-        strongest = scored.sort_values("maturity").iloc[-1]
-        ev = [
-            f"{r['title']}: {r['maturity']:.1f} of 5 ({r['n_metrics']} measured metric(s))"
-            for _, r in actions.iterrows()
-            if np.isfinite(r["maturity"])
-        ]
-        out.append(
-            Finding(
-                step="06",
-                headline=f"Most mature: {strongest['title']} ({strongest['maturity']:.1f}/5); "
-                f"least mature: {weakest['title']} ({weakest['maturity']:.1f}/5)",
-                evidence=ev,
-                so_what="Scores are against the thresholds in "
-                "templates/maturity.yml (each with its rationale), not a benchmark of peers.",
-                confidence="medium",
-            )
-        )
     for res in community:
         h, nv = res.headline("stays"), res.naive("stays")
         if not np.isfinite(h["estimate"]):
@@ -2129,7 +2103,7 @@ def actions_findings(
         covers_one = h["ci_low"] <= 1 <= h["ci_high"]
         out.append(
             Finding(
-                step="06",
+                step="06a",
                 headline=f"{_JOINING.get(res.treatment, 'Joining the ' + res.treatment)} "
                 "changes joiners' stays by "
                 f"{h['estimate'] - 1:+.0%} (95% CI {h['ci_low'] - 1:+.0%} to "
@@ -2152,6 +2126,41 @@ def actions_findings(
                 "the adjusted figure."
                 + (" The interval includes no effect." if covers_one else ""),
                 confidence="medium" if not covers_one else "low",
+            )
+        )
+    return out
+
+
+def actions_findings(
+    actions: pd.DataFrame,
+    metrics: pd.DataFrame,
+    steps: pd.DataFrame,
+    plan: pd.DataFrame,
+    anonymity: pd.DataFrame | None = None,
+) -> list:
+    """Findings of step 06 for the report (the programme effects are step 06a's: see
+    :func:`programme_findings`)."""
+    from rox_helpers.artifacts import Finding
+
+    out = []
+    scored = actions.dropna(subset=["maturity"])
+    if len(scored):
+        weakest = scored.sort_values("maturity").iloc[0]
+        strongest = scored.sort_values("maturity").iloc[-1]
+        ev = [
+            f"{r['title']}: {r['maturity']:.1f} of 5 ({r['n_metrics']} measured metric(s))"
+            for _, r in actions.iterrows()
+            if np.isfinite(r["maturity"])
+        ]
+        out.append(
+            Finding(
+                step="06",
+                headline=f"Most mature: {strongest['title']} ({strongest['maturity']:.1f}/5); "
+                f"least mature: {weakest['title']} ({weakest['maturity']:.1f}/5)",
+                evidence=ev,
+                so_what="Scores are against the thresholds in "
+                "templates/maturity.yml (each with its rationale), not a benchmark of peers.",
+                confidence="medium",
             )
         )
     if anonymity is not None and len(anonymity):
@@ -2218,6 +2227,7 @@ __all__ = [
     "maturity_level",
     "monthly_activity",
     "next_steps",
+    "programme_findings",
     "released_tables_anonymity",
     "rr_from_difference",
     "score_maturity",

@@ -78,12 +78,20 @@ STEPS: tuple[Step, ...] = (
     Step("03", "03_driver_analysis.ipynb", "Key driver analysis", needs=("00",), after=("02",)),
     Step("04", "04_rox_linkage.ipynb", "The ROX linkage model", needs=("00",)),
     Step("05", "05_journey_and_moments.ipynb", "Journey and moments", needs=("00",), after=("02",)),
+    # the programme effects need only the setup's tables: split from the six actions so that
+    # their bootstrap runs beside steps 01-05 instead of after them
+    Step(
+        "06a",
+        "06a_programme_effects.ipynb",
+        "Communities and the app: what joining changed",
+        needs=("00",),
+    ),
     Step(
         "06",
         "06_six_actions.ipynb",
         "The six actions",
         needs=("00",),
-        after=("01", "02", "03", "04", "05"),
+        after=("01", "02", "03", "04", "05", "06a"),
     ),
     Step(
         "07",
