@@ -2097,9 +2097,19 @@ def actions_findings(
     plan: pd.DataFrame,
     community: Sequence[AdoptionEffects] = (),
     anonymity: pd.DataFrame | None = None,
+    *,
+    charts: Mapping[str, str] | None = None,
 ) -> list:
-    """Findings of step 06 for the report."""
-    from rox_helpers.artifacts import Finding
+    """Findings of step 06 for the report.
+
+    ``charts``: the notebook's chart reference (:attr:`~rox_helpers.artifacts.Finding.chart`)
+    for each kind of finding that has one, by kind: ``maturity``, ``community`` (one
+    finding per programme, ``{k}`` its position in ``community``), ``anonymity``,
+    ``quick_wins`` (see :func:`~rox_helpers.artifacts.chart_namer`).
+    """
+    from rox_helpers.artifacts import Finding, chart_namer
+
+    chart = chart_namer(charts, ("maturity", "community", "anonymity", "quick_wins"))
 
     out = []
     scored = actions.dropna(subset=["maturity"])
@@ -2120,9 +2130,10 @@ def actions_findings(
                 so_what="Scores are against the thresholds in "
                 "templates/maturity.yml (each with its rationale), not a benchmark of peers.",
                 confidence="medium",
+                chart=chart("maturity"),
             )
         )
-    for res in community:
+    for k, res in enumerate(community, start=1):
         h, nv = res.headline("stays"), res.naive("stays")
         if not np.isfinite(h["estimate"]):
             continue
@@ -2152,6 +2163,7 @@ def actions_findings(
                 "the adjusted figure."
                 + (" The interval includes no effect." if covers_one else ""),
                 confidence="medium" if not covers_one else "low",
+                chart=chart("community", k),
             )
         )
     if anonymity is not None and len(anonymity):
@@ -2170,6 +2182,7 @@ def actions_findings(
                 so_what="Coarsen or drop quasi-identifiers in any customer-level file shared "
                 "beyond the analysis team.",
                 confidence="high",
+                chart=chart("anonymity"),
             )
         )
     top = plan[plan["priority"] == "quick win"].head(3)
@@ -2186,6 +2199,7 @@ def actions_findings(
                 so_what="Owners are left for the consultant to assign in engagement.yml "
                 "(actions.initiatives).",
                 confidence="medium",
+                chart=chart("quick_wins"),
             )
         )
     return out
