@@ -355,6 +355,44 @@ def test_words_pick_a_chart_only_where_a_step_names_none(run):
     assert _pictures(by_title["Hotel NPS ranges from -44 to +37"]) == []
 
 
+def _chart_references(source: str) -> list[str]:
+    """The references a findings cell passes as ``charts={...}``, up to any part computed
+    at run time (``f"Employee experience#{n + 1}"`` -> ``"Employee experience#"``)."""
+    import ast
+
+    refs = []
+    for node in ast.walk(ast.parse(source)):
+        for kw in getattr(node, "keywords", []) if isinstance(node, ast.Call) else []:
+            if kw.arg == "charts" and isinstance(kw.value, ast.Dict):
+                for v in kw.value.values:
+                    parts = v.values if isinstance(v, ast.JoinedStr) else [v]
+                    text = ""
+                    for p in parts:
+                        if not (isinstance(p, ast.Constant) and isinstance(p.value, str)):
+                            break
+                        text += p.value
+                    refs.append(text)
+    return refs
+
+
+def test_step_notebooks_name_charts_by_their_own_headings():
+    """Fast guard (no kernel) beside the sample-run test: every chart reference a step
+    notebook hands its findings builder names a heading of that notebook."""
+    notebooks = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        headings = {
+            dl._norm(h)
+            for c in nb.cells
+            if c.cell_type == "markdown" and (h := dl._heading_of(c.source)) is not None
+        }
+        refs = [r for c in nb.cells if c.cell_type == "code" for r in _chart_references(c.source)]
+        assert refs, f"{path.name} names no chart for its findings"
+        for ref in refs:
+            head = ref.rpartition("#")[0] if "#" in ref else ref
+            assert dl._norm(head) in headings, f"{path.name}: {ref!r} is no heading of it"
+
+
 def test_chart_namer_checks_the_kinds_and_numbers_items():
     from rox_helpers.artifacts import chart_namer
 
