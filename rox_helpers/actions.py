@@ -2090,13 +2090,22 @@ def _fmt_value(x: float, unit: str) -> str:
 _JOINING = {"community": "Joining the community", "app": "Installing the app"}
 
 
-def programme_findings(community: Sequence[AdoptionEffects]) -> list:
+def programme_findings(
+    community: Sequence[AdoptionEffects], *, charts: Mapping[str, str] | None = None
+) -> list:
     """Findings of step 06a: what joining the community or installing the app changed in
-    joiners' stays, against the raw comparison."""
-    from rox_helpers.artifacts import Finding
+    joiners' stays, against the raw comparison.
+
+    ``charts``: the notebook's chart reference (:attr:`~rox_helpers.artifacts.Finding.chart`)
+    for ``community`` (one finding per programme, ``{k}`` its position in ``community``; see
+    :func:`~rox_helpers.artifacts.chart_namer`).
+    """
+    from rox_helpers.artifacts import Finding, chart_namer
+
+    chart = chart_namer(charts, ("community",))
 
     out = []
-    for res in community:
+    for k, res in enumerate(community, start=1):
         h, nv = res.headline("stays"), res.naive("stays")
         if not np.isfinite(h["estimate"]):
             continue
@@ -2126,6 +2135,7 @@ def programme_findings(community: Sequence[AdoptionEffects]) -> list:
                 "the adjusted figure."
                 + (" The interval includes no effect." if covers_one else ""),
                 confidence="medium" if not covers_one else "low",
+                chart=chart("community", k),
             )
         )
     return out
@@ -2137,10 +2147,19 @@ def actions_findings(
     steps: pd.DataFrame,
     plan: pd.DataFrame,
     anonymity: pd.DataFrame | None = None,
+    *,
+    charts: Mapping[str, str] | None = None,
 ) -> list:
     """Findings of step 06 for the report (the programme effects are step 06a's: see
-    :func:`programme_findings`)."""
-    from rox_helpers.artifacts import Finding
+    :func:`programme_findings`).
+
+    ``charts``: the notebook's chart reference (:attr:`~rox_helpers.artifacts.Finding.chart`)
+    for each kind of finding that has one, by kind: ``maturity``, ``anonymity``,
+    ``quick_wins`` (see :func:`~rox_helpers.artifacts.chart_namer`).
+    """
+    from rox_helpers.artifacts import Finding, chart_namer
+
+    chart = chart_namer(charts, ("maturity", "anonymity", "quick_wins"))
 
     out = []
     scored = actions.dropna(subset=["maturity"])
@@ -2161,6 +2180,7 @@ def actions_findings(
                 so_what="Scores are against the thresholds in "
                 "templates/maturity.yml (each with its rationale), not a benchmark of peers.",
                 confidence="medium",
+                chart=chart("maturity"),
             )
         )
     if anonymity is not None and len(anonymity):
@@ -2179,6 +2199,7 @@ def actions_findings(
                 so_what="Coarsen or drop quasi-identifiers in any customer-level file shared "
                 "beyond the analysis team.",
                 confidence="high",
+                chart=chart("anonymity"),
             )
         )
     top = plan[plan["priority"] == "quick win"].head(3)
@@ -2195,6 +2216,7 @@ def actions_findings(
                 so_what="Owners are left for the consultant to assign in engagement.yml "
                 "(actions.initiatives).",
                 confidence="medium",
+                chart=chart("quick_wins"),
             )
         )
     return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +33,11 @@ class Finding:
     numbers behind the headline (with bases), ``so_what`` the implication.
     ``chart`` (optional) names the chart that illustrates it in the deck: the text of
     the notebook heading whose section holds the chart, with ``#k`` for its k-th image
-    (``"Hotels: a league table#2"``); empty lets the deck match a heading itself.
+    (``"Hotels: a league table#2"``). Empty: the finding has no chart of its own. (Only
+    where no finding of a step names a chart, as in runs from before the field existed,
+    does the deck match a heading to the headline itself: see
+    :func:`rox_helpers.deliverables.chart_for`.) The step notebooks name their charts
+    through the ``charts`` argument of their findings builders (:func:`chart_namer`).
     """
 
     step: str
@@ -45,6 +50,42 @@ class Finding:
     def __post_init__(self) -> None:
         if self.confidence not in CONFIDENCE:
             raise ValueError(f"confidence must be one of {CONFIDENCE}, got {self.confidence!r}")
+
+
+def chart_namer(charts: Mapping[str, str] | None, keys: Iterable[str]) -> Callable[..., str]:
+    """The chart references a notebook hands a findings builder, checked.
+
+    A builder (``measurement_findings``, ``driver_findings``, ...) makes findings of a few
+    kinds, each with a documented key (``"league"``, ``"comparisons"``, ...). The notebook,
+    which owns the headings, passes ``charts={key: reference}`` with a
+    :attr:`Finding.chart` reference per kind that has a chart; ``{k}`` in a reference
+    stands for the position (1, 2, ...) of the item a finding is about, for kinds with one
+    finding per item drawn one chart each (``"What if#{k}"``: the k-th scenario's chart).
+
+    Returns ``ref(key, k=1) -> str``: the reference for a finding of kind ``key`` (``""``
+    when the notebook named none).
+
+    Raises
+    ------
+    ValueError
+        A key that is no kind of finding of the builder (a typo would otherwise leave
+        its findings without their chart, silently).
+    """
+    keys = tuple(keys)
+    refs = {str(k): str(v or "").strip() for k, v in (charts or {}).items()}
+    unknown = sorted(set(refs) - set(keys))
+    if unknown:
+        raise ValueError(
+            f"charts: no kind of finding called {', '.join(map(repr, unknown))}; "
+            f"the kinds are {', '.join(keys)}"
+        )
+
+    def ref(key: str, k: int = 1) -> str:
+        if key not in keys:  # the builder's own mistake
+            raise KeyError(key)
+        return refs.get(key, "").replace("{k}", str(k))
+
+    return ref
 
 
 def new_run_dir(engagement: str | Path, *, label: str = "") -> Path:

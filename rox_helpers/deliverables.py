@@ -139,19 +139,25 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def chart_for(finding: dict, charts: list[Chart], used: set[int] = frozenset()) -> Chart | None:
+def chart_for(
+    finding: dict, charts: list[Chart], used: set[int] = frozenset(), *, match_words: bool = True
+) -> Chart | None:
     """The chart that illustrates a finding of a step, from that step's ``charts``.
 
     1. The finding's own ``chart`` reference (see :class:`~rox_helpers.artifacts.Finding`):
        the first image (or the ``#k``-th) under the heading of that text. A reference that
        matches nothing gives no chart rather than a wrong one.
-    2. Otherwise the image, not yet ``used``, whose section shares the most words with the
-       headline: a word in the heading counts three times, one in the section's text (its
-       markdown and the code up to the image) once (``Hotel NPS ranges ...`` ->
-       ``Hotels: a league table ...``; ``pride ...`` -> the chart drawn under
-       ``if "pride" in emp``). Ties go to the earlier image.
-    3. No shared word: no chart (the slide shows the evidence instead); a wrong chart
-       would be worse than none.
+    2. No reference and ``match_words`` (the deck passes it only for steps none of whose
+       findings names a chart: runs from before the step notebooks named their charts, or
+       a notebook of the consultant's own): the image, not yet ``used``, whose section
+       shares the most words with the headline: a word in the heading counts three times,
+       one in the section's text (its markdown and the code up to the image) once
+       (``Hotel NPS ranges ...`` -> ``Hotels: a league table ...``; ``pride ...`` -> the
+       chart drawn under ``if "pride" in emp``). Ties go to the earlier image. Where a step
+       names its charts, a finding without a reference has none on purpose, and a
+       headline rewritten in review never moves a chart.
+    3. Otherwise (no shared word, or not ``match_words``): no chart (the slide shows the
+       evidence instead); a wrong chart would be worse than none.
 
     ``used`` holds ``id()`` of charts already placed; a chart is reused only by reference.
     """
@@ -164,6 +170,8 @@ def chart_for(finding: dict, charts: list[Chart], used: set[int] = frozenset()) 
             if _norm(c.heading) == _norm(head) and c.index == int(k):
                 return c
         return None
+    if not match_words:
+        return None
     words = _stems(str(finding.get("headline", "")))
     best, best_score = None, 0
     for c in charts:
@@ -173,6 +181,16 @@ def chart_for(finding: dict, charts: list[Chart], used: set[int] = frozenset()) 
         if score > best_score:
             best, best_score = c, score
     return best
+
+
+def steps_naming_charts(run_dir: Path) -> set[str]:
+    """The steps of a run whose notebook names the charts of its findings: at least one
+    finding (as the notebook wrote it, before any review) has a ``chart`` reference."""
+    return {
+        step
+        for step, payload in load_findings(run_dir).items()
+        if any(str(f.get("chart") or "").strip() for f in payload.get("findings", []))
+    }
 
 
 # ======================================================================================
@@ -559,11 +577,12 @@ def render_deck(
 
     # 3. one slide per key finding, with its chart and its so-what
     charts = run_charts(run_dir)
+    named = steps_naming_charts(run_dir)
     used: set[int] = set()
     key = [f for f in findings if f.get("confidence") in ("high", "medium")]
     for f in key[:max_finding_slides]:
         s = deck.slide(str(f.get("headline", "")))
-        chart = chart_for(f, charts.get(f["step"], []), used)
+        chart = chart_for(f, charts.get(f["step"], []), used, match_words=f["step"] not in named)
         top, avail_h = Inches(1.6), H - Inches(2.3)
         text_left = Inches(0.6)
         if chart is not None:

@@ -3119,12 +3119,22 @@ def driver_findings(
     what_ifs: pd.DataFrame | None = None,
     nonlinear: NonlinearityCheck | None = None,
     step: str = "03",
+    charts: Mapping[str, str] | None = None,
 ) -> list:
     """The findings of the driver step, each with its base and interval.
 
     ``labels``: driver -> readable label (the codebook's); ``what_ifs``: rows of
-    :func:`what_if` for several drivers (concatenated)."""
-    from rox_helpers.artifacts import Finding
+    :func:`what_if` for several drivers (concatenated). ``charts``: the notebook's chart
+    reference (:attr:`~rox_helpers.artifacts.Finding.chart`) for each kind of finding
+    that has one, by kind: ``importance``, ``comparisons`` (one finding per comparison,
+    ``{k}`` its position in ``comparisons``), ``kano``, ``ipa``, ``what_ifs`` (one per
+    driver and scenario, ``{k}`` in the order of ``what_ifs``), ``nonlinear`` (see
+    :func:`~rox_helpers.artifacts.chart_namer`)."""
+    from rox_helpers.artifacts import Finding, chart_namer
+
+    chart = chart_namer(
+        charts, ("importance", "comparisons", "kano", "ipa", "what_ifs", "nonlinear")
+    )
 
     def lab(d: str) -> str:
         return (labels or {}).get(d, d.removeprefix("att_").replace("_", " ").capitalize())
@@ -3161,9 +3171,10 @@ def driver_findings(
             so_what="Money spent where the outcome moves with the ratings; the what-if "
             "below sizes it.",
             confidence="high" if model.n_ >= 1000 else "medium",
+            chart=chart("importance"),
         )
     )
-    for cmp in comparisons:
+    for k, cmp in enumerate(comparisons, start=1):
         d = cmp.differences
         sig = d[d["significant"]].assign(_abs=lambda x: x["diff"].abs())
         sig = sig.sort_values("_abs", ascending=False)
@@ -3183,6 +3194,7 @@ def driver_findings(
                 so_what="One improvement plan does not fit all guests: target each segment's "
                 "first driver.",
                 confidence="medium",
+                chart=chart("comparisons", k),
             )
         )
     if kano is not None and len(kano):
@@ -3201,6 +3213,7 @@ def driver_findings(
                 so_what="Basic attributes must not fail; performance attributes pay in "
                 "proportion; delighters are where to surprise.",
                 confidence="medium",
+                chart=chart("kano"),
             )
         )
     if ipa is not None and len(ipa):
@@ -3221,10 +3234,12 @@ def driver_findings(
                 ],
                 so_what="High importance with low performance is where improvement pays first.",
                 confidence="medium",
+                chart=chart("ipa"),
             )
         )
     if what_ifs is not None and len(what_ifs):
-        for (driver, scenario), g in what_ifs.groupby(["driver", "scenario"], sort=False):
+        groups = what_ifs.groupby(["driver", "scenario"], sort=False)
+        for k, ((driver, scenario), g) in enumerate(groups, start=1):
             rows = g.set_index("quantity")
             ev = [
                 f"{q.replace('_', ' ')}: {r['change']:+.3g} (95% CI {r['ci_low']:+.3g} to "
@@ -3241,6 +3256,7 @@ def driver_findings(
                     so_what="What the models predict if the association were causal; the "
                     "linkage step tests the chain within hotels.",
                     confidence="low" if rows["extrapolation"].any() else "medium",
+                    chart=chart("what_ifs", k),
                 )
             )
     if nonlinear is not None:
@@ -3256,6 +3272,7 @@ def driver_findings(
                     so_what="Below the threshold a rating costs far more than above it: "
                     "lifting the worst experiences pays most.",
                     confidence="medium",
+                    chart=chart("nonlinear"),
                 )
             )
     return out

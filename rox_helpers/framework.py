@@ -8,6 +8,7 @@ plain reason (the table or column it lacks) that the report shows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,9 +199,18 @@ def setup_findings(
     summary: pd.DataFrame,
     availability: pd.DataFrame,
     quality: pd.DataFrame,
+    *,
+    charts: Mapping[str, str] | None = None,
 ) -> list:
-    """The findings of the setup step: element coverage, what can run, data quality, privacy."""
-    from rox_helpers.artifacts import Finding
+    """The findings of the setup step: element coverage, what can run, data quality, privacy.
+
+    ``charts``: the notebook's chart reference (:attr:`~rox_helpers.artifacts.Finding.chart`)
+    for each kind of finding that has one, by kind: ``coverage``, ``analyses``,
+    ``quality``, ``privacy`` (see :func:`~rox_helpers.artifacts.chart_namer`).
+    """
+    from rox_helpers.artifacts import Finding, chart_namer
+
+    chart = chart_namer(charts, ("coverage", "analyses", "quality", "privacy"))
 
     covered = summary[summary["available"] > 0]["element"].tolist()
     gaps = [e for e in ELEMENTS if e not in covered]
@@ -219,6 +229,7 @@ def setup_findings(
             if gaps
             else "Every element of the chain is measured, so the full chain can be modelled.",
             confidence="high",
+            chart=chart("coverage"),
         )
     ]
     runs = availability[availability["runs"]]
@@ -232,6 +243,7 @@ def setup_findings(
             so_what="Skipped analyses appear in the report with their reason; adding the "
             "missing table or column to engagement.yml enables them.",
             confidence="high",
+            chart=chart("analyses"),
         )
     )
     read = int(quality["rows_read"].sum()) if len(quality) else 0
@@ -254,6 +266,7 @@ def setup_findings(
             else "A material share of rows failed validation: review the quarantine with the "
             "client before relying on the results.",
             confidence="high" if share < 0.02 else "medium",
+            chart=chart("quality"),
         )
     )
     p = data.privacy
@@ -272,6 +285,7 @@ def setup_findings(
             evidence=[consent, f"{masked:,} personal details masked in free-text comments"],
             so_what="No raw personal data reaches the artifacts or this report.",
             confidence="high",
+            chart=chart("privacy"),
         )
     )
     return out
@@ -479,9 +493,17 @@ def measurement_findings(
     league: pd.DataFrame | None = None,
     turnover=None,
     elements: pd.DataFrame | None = None,
+    charts: Mapping[str, str] | None = None,
 ) -> list:
-    """Findings of the measurement step, each with its base and interval."""
-    from rox_helpers.artifacts import Finding
+    """Findings of the measurement step, each with its base and interval.
+
+    ``charts``: the notebook's chart reference (:attr:`~rox_helpers.artifacts.Finding.chart`)
+    for each kind of finding that has one, by kind: ``nps``, ``nonresponse``, ``league``,
+    ``turnover``, ``scorecard`` (see :func:`~rox_helpers.artifacts.chart_namer`).
+    """
+    from rox_helpers.artifacts import Finding, chart_namer
+
+    chart = chart_namer(charts, ("nps", "nonresponse", "league", "turnover", "scorecard"))
 
     out = []
     nps_row = overall[overall["metric"] == "nps"]
@@ -505,6 +527,7 @@ def measurement_findings(
                 so_what="Every later comparison is read against this interval: differences "
                 "inside it are noise.",
                 confidence="high" if r.n >= 400 else "medium",
+                chart=chart("nps"),
             )
         )
     if nonresponse is not None and len(nonresponse):
@@ -524,6 +547,7 @@ def measurement_findings(
                 if len(sig)
                 else "No sign that the survey misrepresents the customer base.",
                 confidence="medium",
+                chart=chart("nonresponse"),
             )
         )
     if league is not None and len(league):
@@ -549,6 +573,7 @@ def measurement_findings(
                     so_what="Rank hotels on shrunk scores: a small hotel's raw score is "
                     "mostly noise.",
                     confidence="medium",
+                    chart=chart("league"),
                 )
             )
     if turnover is not None:
@@ -563,6 +588,7 @@ def measurement_findings(
                 ],
                 so_what="Pride is a lever on staff turnover worth testing in the linkage model.",
                 confidence="medium",
+                chart=chart("turnover"),
             )
         )
     if elements is not None and len(elements):
@@ -579,6 +605,7 @@ def measurement_findings(
                 ],
                 so_what="Elements below 50 have slipped since the baseline.",
                 confidence="medium",
+                chart=chart("scorecard"),
             )
         )
     return out

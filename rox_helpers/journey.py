@@ -1952,7 +1952,7 @@ def _pp(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{100 * x:+.1f} pp"
 
 
-def _log_moments_finding(m: pd.DataFrame, step: str):
+def _log_moments_finding(m: pd.DataFrame, step: str, chart: str = ""):
     from rox_helpers.artifacts import Finding
 
     tested = m[m["q"].notna()]
@@ -1987,6 +1987,7 @@ def _log_moments_finding(m: pd.DataFrame, step: str):
         "month constant; where time spent is the value (a dinner) a long contact is no bad "
         "experience. An interval spanning zero is too little evidence, not proof of no effect.",
         confidence="medium" if len(magic) + len(pain) else "low",
+        chart=chart,
     )
 
 
@@ -2001,13 +2002,19 @@ def journey_findings(
     themes: ThemeResult | None = None,
     currency: str = "EUR",
     step: str = "05",
+    charts: Mapping[str, str] | None = None,
 ) -> list:
     """Findings of the journey step, from whichever parts could be computed.
 
     ``moments`` may hold both sources (:func:`combine_moments`): survey rows make the magic
     moments finding, ``source == "interactions"`` rows a finding of their own.
+    ``charts``: the notebook's chart reference (:attr:`~rox_helpers.artifacts.Finding.chart`)
+    for each kind of finding that has one, by kind: ``funnel``, ``channels``, ``moments``,
+    ``log_moments``, ``themes`` (see :func:`~rox_helpers.artifacts.chart_namer`).
     """
-    from rox_helpers.artifacts import Finding
+    from rox_helpers.artifacts import Finding, chart_namer
+
+    chart = chart_namer(charts, ("funnel", "channels", "moments", "log_moments", "themes"))
 
     out = []
     if funnel_overall is not None and len(funnel_overall) and leaks is not None:
@@ -2042,6 +2049,7 @@ def journey_findings(
                 "one; fix the leaks with the most value first, and check the channel and "
                 "segment cuts for where the drop-off is worst.",
                 confidence="high",
+                chart=chart("funnel"),
             )
         )
     if gaps is not None and len(gaps):
@@ -2061,6 +2069,7 @@ def journey_findings(
                 "largest gaps show which channel to bring up to the best one. Gaps are raw "
                 "differences; channel users differ too.",
                 confidence="medium",
+                chart=chart("channels"),
             )
         )
     log_moments = None
@@ -2112,10 +2121,11 @@ def journey_findings(
                 "pain points first; effects hold prior behaviour constant but are "
                 "observational, not experiments.",
                 confidence="medium" if len(magic) + len(pain) else "low",
+                chart=chart("moments"),
             )
         )
     if log_moments is not None and len(log_moments):
-        out.append(_log_moments_finding(log_moments, step))
+        out.append(_log_moments_finding(log_moments, step, chart("log_moments")))
     if themes is not None and len(themes.themes):
         th = themes.themes[themes.themes["reliable"]]
         pain = th[th["tone"] == "pain"].sort_values("nps_difference")
@@ -2141,6 +2151,7 @@ def journey_findings(
                 so_what="Detractor themes name the pain points in the guests' words; promoter "
                 "themes are candidate magic moments to protect.",
                 confidence="medium",
+                chart=chart("themes"),
             )
         )
     return out

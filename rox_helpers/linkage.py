@@ -79,6 +79,7 @@ leaves it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import networkx as nx
@@ -1367,13 +1368,23 @@ def linkage_findings(
     influencers=None,
     loyalty: pd.DataFrame | None = None,
     step: str = "04",
+    charts: Mapping[str, str] | None = None,
 ) -> list:
     """Findings of the linkage step: the chain's strongest total effects on the results,
     the what-ifs, the hypotheses, the influencers (an
     :class:`~rox_helpers.influencers.InfluencerSummary`), the loyalty economics (from
     :func:`rox_helpers.loyalty.value_per_point`) and the caveats (feedback, noisy
-    measures)."""
-    from rox_helpers.artifacts import Finding
+    measures).
+
+    ``charts``: the notebook's chart reference (:attr:`~rox_helpers.artifacts.Finding.chart`)
+    for each kind of finding that has one, by kind: ``chain``, ``what_ifs`` (one finding
+    per scenario, ``{k}`` its position in ``what_ifs``), ``hypotheses``, ``influencers``,
+    ``loyalty``, ``caveats`` (see :func:`~rox_helpers.artifacts.chart_namer`)."""
+    from rox_helpers.artifacts import Finding, chart_namer
+
+    chart = chart_namer(
+        charts, ("chain", "what_ifs", "hypotheses", "influencers", "loyalty", "caveats")
+    )
 
     out = []
     eff = model.effects
@@ -1399,9 +1410,10 @@ def linkage_findings(
                 so_what="These totals run through every hypothesised path; they are what the "
                 "business case may quote, with the horizon stated.",
                 confidence="high" if len(sig) == len(chain) else "medium",
+                chart=chart("chain"),
             )
         )
-    for name, g in what_ifs.groupby("scenario", sort=False):
+    for k, (name, g) in enumerate(what_ifs.groupby("scenario", sort=False), start=1):
         res = g[g["element"] == "results"]
         show = res if len(res) else g
         out.append(
@@ -1416,6 +1428,7 @@ def linkage_findings(
                 so_what="A linear prediction within the range the hotels have seen; "
                 "outside it, treat it as indicative.",
                 confidence="low" if g["extrapolation"].any() else "medium",
+                chart=chart("what_ifs", k),
             )
         )
     if len(hypotheses):
@@ -1438,6 +1451,7 @@ def linkage_findings(
                 so_what="Inconclusive is not 'no effect': the detail gives the smallest "
                 "effect these data could have detected.",
                 confidence="medium",
+                chart=chart("hypotheses"),
             )
         )
     if influencers is not None:
@@ -1449,6 +1463,7 @@ def linkage_findings(
                 so_what="Change travels through these people: involve them in any pride or "
                 "service programme, whatever their grade.",
                 confidence="medium",
+                chart=chart("influencers"),
             )
         )
     if loyalty is not None and len(loyalty):
@@ -1465,6 +1480,7 @@ def linkage_findings(
                 so_what="These per-guest values, adjusted for earlier behaviour, feed the "
                 "business case; they are observational, not randomised.",
                 confidence="medium",
+                chart=chart("loyalty"),
             )
         )
     e = model.edges
@@ -1482,6 +1498,7 @@ def linkage_findings(
             so_what="Within-unit evidence rules out fixed differences between hotels, not "
             "every confounder: these are well-founded associations, not experiments.",
             confidence="medium",
+            chart=chart("caveats"),
         )
     )
     return out

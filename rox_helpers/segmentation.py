@@ -1940,9 +1940,18 @@ def segment_engagement(
     )
 
 
-def segmentation_findings(result: SegmentationResult, *, step: str = "02") -> list:
-    """The findings of the segmentation step, each with its base and interval."""
-    from rox_helpers.artifacts import Finding
+def segmentation_findings(
+    result: SegmentationResult, *, step: str = "02", charts: Mapping[str, str] | None = None
+) -> list:
+    """The findings of the segmentation step, each with its base and interval.
+
+    ``charts``: the notebook's chart reference (:attr:`~rox_helpers.artifacts.Finding.chart`)
+    for each kind of finding that has one, by kind: ``segments``, ``worth``,
+    ``versus_demographics``, ``typing`` (see :func:`~rox_helpers.artifacts.chart_namer`).
+    """
+    from rox_helpers.artifacts import Finding, chart_namer
+
+    chart = chart_namer(charts, ("segments", "worth", "versus_demographics", "typing"))
 
     out = []
     seg = result.segmenter
@@ -1963,6 +1972,7 @@ def segmentation_findings(result: SegmentationResult, *, step: str = "02") -> li
             so_what="Segments built from what customers do, so each can be reached by "
             "changing what they meet.",
             confidence="high" if seg.stability_["ari"] >= 0.8 else "medium",
+            chart=chart("segments"),
         )
     )
     o = result.outcomes
@@ -1979,6 +1989,7 @@ def segmentation_findings(result: SegmentationResult, *, step: str = "02") -> li
                 ],
                 so_what="Where value concentrates, experience investments return most.",
                 confidence="medium",
+                chart=chart("worth"),
             )
         )
     vs = result.versus_demographics
@@ -2006,6 +2017,7 @@ def segmentation_findings(result: SegmentationResult, *, step: str = "02") -> li
                 so_what="Action 4: understand customers by their behaviour, not their "
                 "demographics.",
                 confidence="medium",
+                chart=chart("versus_demographics"),
             )
         )
     ty = result.typing
@@ -2020,6 +2032,7 @@ def segmentation_findings(result: SegmentationResult, *, step: str = "02") -> li
             ],
             so_what="The client can tag customers in its own systems and next year's survey.",
             confidence="medium",
+            chart=chart("typing"),
         )
     )
     return out

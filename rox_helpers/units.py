@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from rox_helpers import artifacts
-from rox_helpers.artifacts import Finding
+from rox_helpers.artifacts import Finding, chart_namer
 from rox_helpers.config import ELEMENTS, EngagementConfig, load_engagement_config
 from rox_helpers.errors import RoxError
 
@@ -1186,10 +1187,16 @@ def funnel_display(funnel: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def unit_findings(view: UnitView) -> list[Finding]:
+def unit_findings(view: UnitView, *, charts: Mapping[str, str] | None = None) -> list[Finding]:
     """What a general manager reads first: the headline figure against the chain, where the
     unit differs from the chain (95% interval on the difference clear of zero), and what is
-    hidden."""
+    hidden.
+
+    ``charts``: the notebook's chart reference (:attr:`~rox_helpers.artifacts.Finding.chart`)
+    for each kind of finding that has one, by kind: ``nps`` (the headline figure when it is
+    NPS), ``headline`` (when it is another measure), ``ahead``, ``behind``, ``hidden`` (see
+    :func:`~rox_helpers.artifacts.chart_namer`)."""
+    chart = chart_namer(charts, ("nps", "headline", "ahead", "behind", "hidden"))
     out: list[Finding] = []
     card = view.scorecard
     shown = card[~card["suppressed"] & card["estimate"].notna()]
@@ -1223,14 +1230,20 @@ def unit_findings(view: UnitView) -> list[Finding]:
                 ),
                 so_what="A difference whose interval includes zero is not a difference yet.",
                 confidence="high" if r.reliable else "low",
+                chart=chart("nps" if r.measure == "nps" else "headline"),
             )
         )
     sig = shown[shown["significant"].fillna(False).astype(bool)]
     better = sig[(sig["difference"] > 0) == sig["higher_is_better"].astype(bool)]
     worse = sig.drop(better.index)
-    for part, word, so in (
-        (better, "ahead of", "Strengths to keep and to share with other hotels."),
-        (worse, "behind", "Where to look first: the interval on the difference excludes zero."),
+    for part, word, so, kind in (
+        (better, "ahead of", "Strengths to keep and to share with other hotels.", "ahead"),
+        (
+            worse,
+            "behind",
+            "Where to look first: the interval on the difference excludes zero.",
+            "behind",
+        ),
     ):
         # one 95% interval per measure: among twenty, about one excludes zero by chance
         so = f"{so} With {len(shown)} measures compared, one such difference may be chance."
@@ -1251,6 +1264,7 @@ def unit_findings(view: UnitView) -> list[Finding]:
                 ],
                 so_what=so,
                 confidence="medium",
+                chart=chart(kind),
             )
         )
     hidden = view.n_suppressed
@@ -1265,6 +1279,7 @@ def unit_findings(view: UnitView) -> list[Finding]:
                 ],
                 so_what="Small teams are never reported on their own.",
                 confidence="high",
+                chart=chart("hidden"),
             )
         )
     return out

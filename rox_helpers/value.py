@@ -79,7 +79,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,7 +87,7 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.special import gammaln, hyp2f1
 
-from rox_helpers.artifacts import Finding
+from rox_helpers.artifacts import Finding, chart_namer
 from rox_helpers.config import EngagementConfig, ValueScenario
 from rox_helpers.errors import ConfigError, DataValidationError, RoxError
 
@@ -1677,9 +1677,16 @@ def value_findings(
     currency: str = "EUR",
     horizon_years: int = 3,
     step: str = "07",
+    charts: Mapping[str, str] | None = None,
 ) -> list[Finding]:
     """Findings of the business case: the CLV model's holdout check, value by segment, and
-    each scenario's ROX with its interval and the assumption that matters most."""
+    each scenario's ROX with its interval and the assumption that matters most.
+
+    ``charts``: the notebook's chart reference (:attr:`~rox_helpers.artifacts.Finding.chart`)
+    for each kind of finding that has one, by kind: ``holdout``, ``clv``, ``scenarios``
+    (one finding per scenario, ``{k}`` its position in ``scenarios``) (see
+    :func:`~rox_helpers.artifacts.chart_namer`)."""
+    chart = chart_namer(charts, ("holdout", "clv", "scenarios"))
     out: list[Finding] = []
     if check is not None:
         t = check.total
@@ -1704,6 +1711,7 @@ def value_findings(
                 if abs(ratio - 1) <= 0.15
                 else "Treat the customer values with caution: the model misses the holdout",
                 "high" if abs(ratio - 1) <= 0.1 else "medium" if abs(ratio - 1) <= 0.2 else "low",
+                chart=chart("holdout"),
             )
         )
     if clv is not None and len(clv):
@@ -1725,10 +1733,11 @@ def value_findings(
                     ],
                     "Protect the experience of the segments that carry the value first.",
                     "medium",
+                    chart=chart("clv"),
                 )
             )
     if scenarios is not None and len(scenarios):
-        for name, d in scenarios.groupby("scenario", sort=False):
+        for k, (name, d) in enumerate(scenarios.groupby("scenario", sort=False), start=1):
             d = d.set_index("quantity")
             rox, npv, pb = d.loc["rox"], d.loc["npv"], d.loc["payback_months"]
             up = d.loc["stay_rate_uplift"]
@@ -1775,6 +1784,7 @@ def value_findings(
                     if rox["estimate"] < 1
                     else "Worth piloting: the value is uncertain",
                     "medium" if pays or rox["ci_high"] < 1 else "low",
+                    chart=chart("scenarios", k),
                 )
             )
     return out

@@ -212,9 +212,9 @@ def test_deck_slides_in_order_with_charts_so_whats_plan_and_business_case(run):
     charts = dl.run_charts(run)["01"]
     assert _pictures(slides[3]) == [charts[1].png]
     assert "Read differences against this interval." in _texts(slides[3])
-    # no reference: the heading that shares a word with the headline ("hotel")
-    assert _pictures(slides[4]) == [charts[2].png]
-    # nothing shares a word: no chart rather than a wrong one; the evidence is shown
+    # no reference in a step whose notebook names its charts: no chart, though the league
+    # table's heading shares a word ("hotel") with the headline; the evidence is shown
+    assert _pictures(slides[4]) == [] and "40 hotels" in _texts(slides[4])
     assert _pictures(slides[5]) == [] and "deff 1.75" in _texts(slides[5])
     assert _pictures(slides[2]) == []  # step 00 has no notebook in this run
     plan = _texts(slides[6])
@@ -312,6 +312,98 @@ def test_chart_reference_rules():
     used = {id(charts[0])}
     assert dl.chart_for({"headline": "Customer NPS"}, charts, used).png == b"b"
     assert dl.chart_for({"headline": "Occupancy is flat"}, charts) is None
+    # a step that names its charts: no reference, no chart
+    assert dl.chart_for({"headline": "Customer NPS"}, charts, match_words=False) is None
+    assert dl.chart_for({"chart": "Employee experience"}, charts, match_words=False).png == b"c"
+
+
+def test_words_pick_a_chart_only_where_a_step_names_none(run):
+    """A run from before the notebooks named their charts: the deck matches headings to
+    headlines; where a step names its charts, a headline rewritten in review (or any
+    finding without a reference) never draws a chart by its words."""
+    charts = dl.run_charts(run)["01"]
+    save_findings(
+        run,
+        "01",
+        [
+            Finding("01", "NPS is -8.0", [], "x", "high"),
+            Finding("01", "Hotel NPS ranges from -44 to +37", [], "y", "high"),
+        ],
+    )
+    assert dl.steps_naming_charts(run) == set()
+    by_title = {
+        s.shapes.title.text: s for s in Presentation(str(dl.render_deck(run, _cfg(run)))).slides
+    }
+    assert _pictures(by_title["Hotel NPS ranges from -44 to +37"]) == [charts[2].png]
+
+    save_findings(
+        run,
+        "01",
+        [
+            Finding("01", "NPS is -8.0", [], "x", "high", chart="Employee pride"),
+            Finding("01", "Hotel NPS ranges from -44 to +37", [], "y", "high"),
+        ],
+    )
+    (run.parent.parent / "review.yml").write_text(
+        'findings:\n  "01.1": {headline: "Customer experience of hotels"}\n'
+    )
+    findings, _ = dl.review_state(run)
+    assert dl.steps_naming_charts(run) == {"01"}
+    prs = Presentation(str(dl.render_deck(run, _cfg(run), findings=findings)))
+    by_title = {s.shapes.title.text: s for s in prs.slides}
+    assert _pictures(by_title["Customer experience of hotels"]) == [charts[3].png]  # its own
+    assert _pictures(by_title["Hotel NPS ranges from -44 to +37"]) == []
+
+
+def _chart_references(source: str) -> list[str]:
+    """The references a findings cell passes as ``charts={...}``, up to any part computed
+    at run time (``f"Employee experience#{n + 1}"`` -> ``"Employee experience#"``)."""
+    import ast
+
+    refs = []
+    for node in ast.walk(ast.parse(source)):
+        for kw in getattr(node, "keywords", []) if isinstance(node, ast.Call) else []:
+            if kw.arg == "charts" and isinstance(kw.value, ast.Dict):
+                for v in kw.value.values:
+                    parts = v.values if isinstance(v, ast.JoinedStr) else [v]
+                    text = ""
+                    for p in parts:
+                        if not (isinstance(p, ast.Constant) and isinstance(p.value, str)):
+                            break
+                        text += p.value
+                    refs.append(text)
+    return refs
+
+
+def test_step_notebooks_name_charts_by_their_own_headings():
+    """Fast guard (no kernel) beside the sample-run test: every chart reference a step
+    notebook hands its findings builder names a heading of that notebook."""
+    notebooks = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        headings = {
+            dl._norm(h)
+            for c in nb.cells
+            if c.cell_type == "markdown" and (h := dl._heading_of(c.source)) is not None
+        }
+        refs = [r for c in nb.cells if c.cell_type == "code" for r in _chart_references(c.source)]
+        assert refs, f"{path.name} names no chart for its findings"
+        for ref in refs:
+            head = ref.rpartition("#")[0] if "#" in ref else ref
+            assert dl._norm(head) in headings, f"{path.name}: {ref!r} is no heading of it"
+
+
+def test_chart_namer_checks_the_kinds_and_numbers_items():
+    from rox_helpers.artifacts import chart_namer
+
+    ref = chart_namer(
+        {"league": " Hotels#2 ", "what_ifs": "What if#{k}"}, ("league", "what_ifs", "x")
+    )
+    assert ref("league") == "Hotels#2" and ref("x") == ""
+    assert [ref("what_ifs", k) for k in (1, 2)] == ["What if#1", "What if#2"]
+    assert chart_namer(None, ("a",))("a") == ""
+    with pytest.raises(ValueError, match=r"'leage'.*league, what_ifs"):
+        chart_namer({"leage": "Hotels"}, ("league", "what_ifs"))
 
 
 def test_finding_chart_field_is_optional_and_backward_compatible(tmp_path):

@@ -115,14 +115,22 @@ def _leaks(text: str, raw: dict[str, set[str]]) -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.slow
-def test_rox_run_on_the_sample_end_to_end(sample, truth):
+@pytest.fixture(scope="module")
+def sample_run(sample):
+    """``rox run <sample>`` through the CLI, once for the tests of this module (the only
+    full run of the sample in the suite): the CLI's result and the run folder."""
     from rox_helpers import cli
 
     cli.console.width = cli.err_console.width = 250
     res = CliRunner().invoke(app, ["run", str(sample)])
     assert res.exit_code == 0, res.output
-    run_dir = max((sample / "runs").iterdir())
+    run_dir = Path(res.output.split("Run folder:", 1)[1].split()[0])
+    return res, run_dir
+
+
+@pytest.mark.slow
+def test_rox_run_on_the_sample_end_to_end(sample, truth, sample_run):
+    res, run_dir = sample_run
     report = run_dir / "report.html"
     assert str(report) in res.output.replace("\n", "")
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -157,3 +165,50 @@ def test_rox_run_on_the_sample_end_to_end(sample, truth):
     # appears in any file of the run (artifacts, quarantine, notebooks, report, manifest)
     leaks = _leaks(_run_text(run_dir), _raw_identifiers(sample))
     assert leaks == {"names": [], "emails": [], "phones": [], "ids": []}
+
+
+@pytest.mark.slow
+def test_every_chart_reference_names_a_chart_and_the_deck_shows_it(sample_run):
+    """The step notebooks name each finding's chart by its section heading: a heading
+    renamed (or a chart moved) without its reference breaks here, not silently in the deck.
+    Every reference resolves to a chart of its step's executed notebook, and the deck's
+    slide for the finding carries exactly that image; a finding without a reference gets
+    no chart (no guessing from its words in a step that names its charts)."""
+    from pptx import Presentation
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    from rox_helpers import deliverables as dl
+
+    _, run_dir = sample_run
+    charts = dl.run_charts(run_dir)
+    findings = dl.ordered_findings(run_dir)
+    named = [f for f in findings if f.get("chart")]
+    broken = [
+        f"{f['step']}: {f['chart']!r} ({f['headline'][:60]})"
+        for f in named
+        if dl.chart_for(f, charts.get(f["step"], [])) is None
+    ]
+    assert not broken, "chart references that name no chart of their notebook:\n" + "\n".join(
+        broken
+    )
+    # every step with a chart names some, so none of them leans on matching words
+    assert dl.steps_naming_charts(run_dir) == {s for s, c in charts.items() if c}
+    assert len(named) >= 20, [f["headline"] for f in named]
+
+    prs = Presentation(str(run_dir / "deck.pptx"))
+    slides = {
+        s.shapes.title.text: [
+            p.image.blob for p in s.shapes if p.shape_type == MSO_SHAPE_TYPE.PICTURE
+        ]
+        for s in prs.slides
+        if s.shapes.title is not None
+    }
+    on_slides = [f for f in findings if dl.clean_text(f["headline"], limit=160) in slides]
+    assert len(on_slides) == 12  # the key findings: as many as the deck gives slides
+    for f in on_slides:
+        pictures = slides[dl.clean_text(f["headline"], limit=160)]
+        if f.get("chart"):
+            assert pictures == [dl.chart_for(f, charts[f["step"]]).png], f["headline"]
+        else:
+            assert pictures == [], f["headline"]
+    assert sum(bool(f.get("chart")) for f in on_slides) >= 8

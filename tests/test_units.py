@@ -323,6 +323,25 @@ def test_cli_run_per_region_end_to_end(sample_per_region):
 
 
 @pytest.mark.slow
+def test_unit_findings_name_charts_of_their_own_report(sample_per_region):
+    """Each region's findings name their charts by the headings of the unit notebook; a
+    renamed heading breaks here, not silently."""
+    from rox_helpers import deliverables as dl
+
+    _, run_dir = sample_per_region
+    named = 0
+    for folder in sorted((run_dir / "per_region").iterdir()):
+        if not (folder / "findings.json").is_file():
+            continue
+        charts = dl.notebook_charts(folder / "unit_report.ipynb", "unit")
+        for f in json.loads((folder / "findings.json").read_text())["findings"]:
+            if f.get("chart"):
+                named += 1
+                assert dl.chart_for(f, charts) is not None, (folder.name, f["chart"])
+    assert named >= 4  # the NPS headline (the trend) of each region at least
+
+
+@pytest.mark.slow
 def test_cli_per_unknown_column_fails_before_the_run(sample):
     from rox_helpers.cli import app
 
