@@ -271,7 +271,15 @@ def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
         else:
             # the validated, pseudonymised log, streamed by the engine (never through pandas
             # on DuckDB; record batches from a client's engine), renamed into place when done
-            write_parquet(data.interactions, _table_path(run_dir, "interactions"))
+            # in one fixed order (by customer and time, every column breaking ties): a
+            # parallel engine returns rows in a different order each run, and sums and fits
+            # downstream would differ in their last digits from run to run
+            log = data.interactions
+            lead = [c for c in ("customer_id", "timestamp") if c in log.columns]
+            write_parquet(
+                log.order_by([*lead, *(c for c in log.columns if c not in lead)]),
+                _table_path(run_dir, "interactions"),
+            )
         feats = features_frame(
             data.interactions,
             customers=data.tables.get("customers"),

@@ -946,13 +946,23 @@ def render_deliverables(
             else "PDF not produced: there is no report.html to print"
         ),
     }
-    for name, job in jobs.items():
+
+    def attempt(name: str) -> Path | str:
         try:
-            out[name] = job()
+            return jobs[name]()
         except Exception as exc:  # a deliverable never fails the run
-            out[name] = f"{name} not produced: {type(exc).__name__}: {exc}"[:1000]
-        if isinstance(out[name], str):
-            log.warning("%s", out[name])
+            return f"{name} not produced: {type(exc).__name__}: {exc}"[:1000]
+
+    # at the same time: Chromium prints the PDF in its own processes while this one builds
+    # the deck and the appendix (each writes only its own file)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {name: pool.submit(attempt, name) for name in ("pdf", "deck", "appendix")}
+        for name in jobs:
+            out[name] = futures[name].result()
+            if isinstance(out[name], str):
+                log.warning("%s", out[name])
     return out
 
 

@@ -385,3 +385,54 @@ def test_small_customer_groups_are_suppressed():
     assert out.referred_vs_rest["adjusted_difference"].isna().all()
     comm = out.community_vs_rest
     assert not comm["suppressed"].any() and not comm["reliable"].any()  # 10 < 30: indicative
+
+
+@pytest.mark.parametrize("k", [None, 7, 40])
+def test_betweenness_equals_networkx(k):
+    """igraph's Brandes with networkx's sampling and scaling gives networkx's betweenness, on
+    a random directed graph whose path lengths are integers (no rounding to break ties)."""
+    import networkx as nx
+
+    from rox_helpers.influencers import betweenness_centrality
+
+    rng = np.random.default_rng(3)
+    n, m = 60, 240
+    s, t = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = s != t
+    s, t = s[keep], t[keep]
+    d = rng.integers(1, 4, len(s)).astype(float)  # many equal-length paths
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    for a, b, w in zip(s, t, d, strict=True):
+        g.add_edge(int(a), int(b), d=w)  # a repeated pair keeps its last length, as below
+    last = {(int(a), int(b)): w for a, b, w in zip(s, t, d, strict=True)}
+    s2, t2 = np.array([a for a, _ in last]), np.array([b for _, b in last])
+    ref = nx.betweenness_centrality(g, k=k, weight="d", normalized=True, seed=11)
+    got = betweenness_centrality(n, s2, t2, np.array(list(last.values())), k=k, seed=11)
+    np.testing.assert_allclose(got, [ref[v] for v in range(n)], rtol=1e-12, atol=1e-15)
+
+
+def test_betweenness_counts_ties_of_exact_arithmetic():
+    """Ten steps of 1/10 and one step of 1 are one tie, though in floating point the ten add
+    up to 0.9999999999999999: the two routes share the betweenness, as networkx gives them on
+    the same graph with integer lengths (x 10)."""
+    import networkx as nx
+
+    from rox_helpers.influencers import betweenness_centrality
+
+    # 0 -> 1 directly (length 1) or 0 -> 2 -> 3 -> ... -> 10 -> 1 (ten steps of 1/10)
+    route = [0, *range(2, 11), 1]
+    s = np.array([0, *route[:-1]])
+    t = np.array([1, *route[1:]])
+    frac = np.array([1.0] + [0.1] * 10)
+    total = 0.0
+    for x in frac[1:]:
+        total += x
+    assert total != 1.0  # the rounding that would break the tie
+    g = nx.DiGraph()
+    for a, b, w in zip(s, t, np.rint(frac * 10), strict=True):
+        g.add_edge(int(a), int(b), d=w)
+    ref = nx.betweenness_centrality(g, weight="d", normalized=True)
+    got = betweenness_centrality(11, s, t, frac)
+    np.testing.assert_allclose(got, [ref[v] for v in range(11)], rtol=1e-12)
+    assert got[5] > 0  # the middle of the long route carries half of the 0 -> 1 paths

@@ -17,8 +17,14 @@ def _name(req: str) -> str:
     return name.lower().replace("_", "-")
 
 
+#: PyPI name -> conda-forge name, where they differ (conda-forge's "igraph" is the C library)
+CONDA_NAMES = {"igraph": "python-igraph"}
+
+
 def _spec(req: str) -> str:
-    return re.sub(r"\[.*?\]", "", req).replace(" ", "").lower().replace("_", "-")
+    spec = re.sub(r"\[.*?\]", "", req).replace(" ", "").lower().replace("_", "-")
+    name = _name(spec)
+    return CONDA_NAMES.get(name, name) + spec[len(name) :]
 
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
