@@ -512,8 +512,10 @@ def run_engagement(
                 records[s.id] = previous[s.id]
         manifest["steps"] = {k: records[k] for k in sorted(records)}
         _write_json(manifest_path, manifest)
+        t_render = time.perf_counter()
         report = render_run(run_dir, root, steps=steps, config=cfg)
         manifest = json.loads(manifest_path.read_text())
+        manifest["render_seconds"] = round(time.perf_counter() - t_render, 2)
     except BaseException as exc:  # an error of the workbook itself: never leave "running"
         manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:1000])
         _write_json(manifest_path, manifest)
