@@ -350,3 +350,31 @@ def test_scenario_figures_hang_together(case):
     assert tor["swing"].is_monotonic_decreasing
     cost = tor.set_index("assumption").loc["Investment cost"]
     assert cost["at_low"] == pytest.approx(r.loc["rox", "estimate"] / 0.8)
+
+
+def test_revenue_sums_do_not_depend_on_the_order_of_the_rows():
+    """The log's revenue per month is summed exactly: the same rows in another order give the
+    same figure to the last digit, where a float sum of these amounts does not."""
+    import ibis
+
+    from rox_helpers.value import revenue_scale
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    log = pd.DataFrame(
+        {
+            "customer_id": "C-1",
+            "timestamp": pd.Timestamp("2026-01-01")
+            + pd.to_timedelta(rng.integers(0, 59, n), unit="D"),
+            "revenue": np.round(rng.lognormal(4, 1.5, n), 2),
+        }
+    )
+    units = pd.DataFrame({"unit_id": "H1", "period": ["2026-01-01"], "revenue": [1e6]})
+    shuffled = log.sample(frac=1.0, random_state=1)
+    jan = log["timestamp"] < "2026-02-01"
+    in_order = sum(log.loc[jan, "revenue"].tolist())
+    reordered = sum(shuffled.loc[jan[shuffled.index], "revenue"].tolist())
+    assert in_order != reordered  # float addition in another order: another last digit
+    a = revenue_scale(units, ibis.memtable(log), months=1)
+    b = revenue_scale(units, ibis.memtable(shuffled), months=1)
+    assert a == b
