@@ -2236,8 +2236,8 @@ def actions_findings(
                 chart=chart("quick_wins"),
                 evidence_kind="score",
                 base=f"{len(plan):,} actions and initiatives in the plan",
-                no_interval="priority by the plan's rule (impact from the maturity gap and "
-                f"value at stake, against effort); maturity is {rule}",
+                no_interval="priority by the plan's rule: impact (from the maturity gap and "
+                "value at stake) against effort",
             )
         )
     return out

@@ -577,9 +577,7 @@ def measurement_findings(
                 evidence_kind="count",
                 base=f"{int(nonresponse['n_respondents'].max()):,} respondents against "
                 f"{int(nonresponse['n_nonrespondents'].max()):,} non-respondents",
-                no_interval="every customer compared, not a sample: a behaviour counts when "
-                "the difference is material (standardised difference of 0.1 or more) and "
-                "significant after Benjamini-Hochberg",
+                no_interval="every customer compared, not a sample",
             )
         )
     if league is not None and len(league):
