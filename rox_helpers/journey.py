@@ -2072,14 +2072,9 @@ def journey_findings(
                 chart=chart("funnel"),
                 evidence_kind="count",
                 base=f"{int(funnel_overall['reached'].max()):,} journeys",
-                # the stop rate is a count of every journey in the log; its interval, where
-                # the funnel gives one, is for the rate as a process (next year's journeys)
-                interval=""
-                if worst is None
-                else interval_text(
-                    worst["ci_low"], worst["ci_high"], "{:.1%}", of=f"stop rate at {worst['stage']}"
-                ),
-                no_interval="an exact count of every journey in the log" if worst is None else "",
+                # every journey of the log counted; the intervals in the evidence treat the
+                # stop rates as rates of a process (the journeys still to come)
+                no_interval="every journey in the log counted, not a sample",
             )
         )
     if gaps is not None and len(gaps):

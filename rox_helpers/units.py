@@ -1286,7 +1286,8 @@ def unit_findings(view: UnitView, *, charts: Mapping[str, str] | None = None) ->
                     p0["diff_ci_low"],
                     p0["diff_ci_high"],
                     lambda v, k=p0["kind"]: _fmt_diff(v, k),
-                    of=f"{p0['label']}: difference to the chain",
+                    of=f"{p0['label']}: difference to the chain"
+                    + (", over the months" if p0["basis"] == "hotel-months" else ""),
                 ),
             )
         )
