@@ -334,8 +334,10 @@ def test_cli_run_per_region_end_to_end(sample_per_region):
 @pytest.mark.slow
 def test_unit_findings_name_charts_of_their_own_report(sample_per_region):
     """Each region's findings name their charts by the headings of the unit notebook; a
-    renamed heading breaks here, not silently."""
+    renamed heading breaks here, not silently. Each also states its kind of evidence, base
+    and interval."""
     from rox_helpers import deliverables as dl
+    from rox_helpers.artifacts import evidence_problems
 
     _, run_dir = sample_per_region
     named = 0
@@ -344,6 +346,8 @@ def test_unit_findings_name_charts_of_their_own_report(sample_per_region):
             continue
         charts = dl.notebook_charts(folder / "unit_report.ipynb", "unit")
         for f in json.loads((folder / "findings.json").read_text())["findings"]:
+            # and each states its kind of evidence, base and interval (or why none applies)
+            assert evidence_problems(f) == [], (folder.name, f["headline"])
             if f.get("chart"):
                 named += 1
                 assert dl.chart_for(f, charts) is not None, (folder.name, f["chart"])
