@@ -2100,7 +2100,7 @@ def programme_findings(
     for ``community`` (one finding per programme, ``{k}`` its position in ``community``; see
     :func:`~rox_helpers.artifacts.chart_namer`).
     """
-    from rox_helpers.artifacts import Finding, chart_namer
+    from rox_helpers.artifacts import Finding, chart_namer, interval_text
 
     chart = chart_namer(charts, ("community",))
 
@@ -2136,6 +2136,15 @@ def programme_findings(
                 + (" The interval includes no effect." if covers_one else ""),
                 confidence="medium" if not covers_one else "low",
                 chart=chart("community", k),
+                evidence_kind="adjusted_comparison",
+                base=f"{int(h['n_treated']):,} joiners against {int(h['n_control']):,} "
+                "comparable non-joiners",
+                interval=interval_text(
+                    h["ci_low"] - 1,
+                    h["ci_high"] - 1,
+                    "{:+.0%}",
+                    of="change in joiners' stays",
+                ),
             )
         )
     return out
@@ -2160,6 +2169,7 @@ def actions_findings(
     from rox_helpers.artifacts import Finding, chart_namer
 
     chart = chart_namer(charts, ("maturity", "anonymity", "quick_wins"))
+    rule = "a score against the thresholds of templates/maturity.yml"
 
     out = []
     scored = actions.dropna(subset=["maturity"])
@@ -2181,6 +2191,10 @@ def actions_findings(
                 "templates/maturity.yml (each with its rationale), not a benchmark of peers.",
                 confidence="medium",
                 chart=chart("maturity"),
+                evidence_kind="score",
+                base=f"{int(scored['n_metrics'].sum()):,} measured metrics over "
+                f"{len(scored):,} actions",
+                no_interval=f"{rule}; the metrics behind it carry their own intervals",
             )
         )
     if anonymity is not None and len(anonymity):
@@ -2200,6 +2214,9 @@ def actions_findings(
                 "beyond the analysis team.",
                 confidence="high",
                 chart=chart("anonymity"),
+                evidence_kind="count",
+                base=f"{int(worst['n_records']):,} records of {worst['table']}",
+                no_interval="an exact count of every record",
             )
         )
     top = plan[plan["priority"] == "quick win"].head(3)
@@ -2217,6 +2234,10 @@ def actions_findings(
                 "(actions.initiatives).",
                 confidence="medium",
                 chart=chart("quick_wins"),
+                evidence_kind="score",
+                base=f"{len(plan):,} actions and initiatives in the plan",
+                no_interval="priority by the plan's rule: impact (from the maturity gap and "
+                "value at stake) against effort",
             )
         )
     return out

@@ -14,7 +14,9 @@ give byte-identical findings.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -23,6 +25,78 @@ from pathlib import Path
 import pandas as pd
 
 CONFIDENCE = ("high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class EvidenceKind:
+    """One kind of evidence a finding's headline figure can rest on: ``label`` and
+    ``meaning`` are what the report and the deck say (plain English for a partner);
+    ``needs_interval`` says whether a figure of this kind must carry a numeric interval
+    (the others, such as an exact count, state why none applies)."""
+
+    label: str
+    meaning: str
+    needs_interval: bool
+
+
+#: The kinds of evidence, from the most certain to the most conditional on assumptions. Each
+#: :class:`Finding` names one (``evidence_kind``); the report's methodology section lists them.
+EVIDENCE_KINDS: dict[str, EvidenceKind] = {
+    "count": EvidenceKind(
+        "Exact count",
+        "A count of all the data, not a sample: no sampling error (the data can still be "
+        "incomplete or wrongly recorded).",
+        needs_interval=False,
+    ),
+    "survey_estimate": EvidenceKind(
+        "Survey estimate",
+        "An estimate from the customers or staff who answered, with its 95% sampling "
+        "interval: another sample could differ by that much.",
+        needs_interval=True,
+    ),
+    "association": EvidenceKind(
+        "Association",
+        "Two things that go together in the data (after allowing for what the analysis "
+        "states): not proof that one causes the other.",
+        needs_interval=True,
+    ),
+    "within_unit": EvidenceKind(
+        "Within-unit change over time",
+        "Changes within the same hotels or people over time (fixed effects): rules out fixed "
+        "differences between them, so nearer to cause, but not proof.",
+        needs_interval=True,
+    ),
+    "adjusted_comparison": EvidenceKind(
+        "Adjusted comparison of joiners and non-joiners",
+        "Joiners against comparable non-joiners, before and after joining "
+        "(quasi-experimental): a causal effect only under the stated assumptions.",
+        needs_interval=True,
+    ),
+    "prediction": EvidenceKind(
+        "Model prediction, checked out of sample",
+        "What a model predicts, checked against customers or months it was not fitted on: "
+        "its error there is the test of it.",
+        needs_interval=False,
+    ),
+    "grouping": EvidenceKind(
+        "Model grouping",
+        "Groups a model finds in the data; how stable they are is checked by refitting "
+        "on resamples.",
+        needs_interval=True,
+    ),
+    "scenario": EvidenceKind(
+        "Scenario under assumptions",
+        "What would follow if the stated assumptions hold, simulated with their uncertainty: "
+        "not an observed result.",
+        needs_interval=True,
+    ),
+    "score": EvidenceKind(
+        "Score by a stated rule",
+        "A score, index or ranking computed by a stated rule (thresholds, a baseline): not a "
+        "statistical estimate; the measures behind it carry their own bases and intervals.",
+        needs_interval=False,
+    ),
+}
 
 
 @dataclass
@@ -38,6 +112,20 @@ class Finding:
     does the deck match a heading to the headline itself: see
     :func:`rox_helpers.deliverables.chart_for`.) The step notebooks name their charts
     through the ``charts`` argument of their findings builders (:func:`chart_namer`).
+
+    The headline figure's evidence, in fields of their own (the report shows them under the
+    finding, in the executive summary and on the deck's slide):
+
+    ``evidence_kind``
+        what kind of evidence it rests on: a key of :data:`EVIDENCE_KINDS`.
+    ``base``
+        what the figure is computed on, a number with its unit (``"14,955 responses"``).
+    ``interval``
+        its interval (``"95% CI -9.7 to -6.3"``); empty where none applies, and then
+        ``no_interval`` says why (``"exact count of every row read"``).
+
+    All three are empty in findings written before they existed (old runs still load and
+    render); every findings builder of the package sets them.
     """
 
     step: str
@@ -46,10 +134,85 @@ class Finding:
     so_what: str = ""
     confidence: str = "medium"
     chart: str = ""
+    evidence_kind: str = ""
+    base: str = ""
+    interval: str = ""
+    no_interval: str = ""
 
     def __post_init__(self) -> None:
         if self.confidence not in CONFIDENCE:
             raise ValueError(f"confidence must be one of {CONFIDENCE}, got {self.confidence!r}")
+        if self.evidence_kind and self.evidence_kind not in EVIDENCE_KINDS:
+            raise ValueError(
+                f"evidence_kind must be one of {tuple(EVIDENCE_KINDS)}, got {self.evidence_kind!r}"
+            )
+
+
+#: the structured evidence fields of a :class:`Finding` (left out of its json when empty)
+EVIDENCE_FIELDS = ("evidence_kind", "base", "interval", "no_interval")
+
+
+def evidence_problems(finding: Finding | Mapping) -> list[str]:
+    """What is missing or inconsistent in a finding's structured evidence (empty: nothing).
+
+    A finding names a kind of :data:`EVIDENCE_KINDS`; its base contains a number; it has an
+    interval with a number in it or, where its kind needs none, a stated reason; a kind that
+    needs an interval (a survey estimate, an association, ...) has one.
+    """
+    f = asdict(finding) if isinstance(finding, Finding) else dict(finding)
+    kind = str(f.get("evidence_kind") or "")
+    base = str(f.get("base") or "").strip()
+    interval = str(f.get("interval") or "").strip()
+    reason = str(f.get("no_interval") or "").strip()
+    out = []
+    if kind not in EVIDENCE_KINDS:
+        out.append(f"kind of evidence {kind!r} is not one of {', '.join(EVIDENCE_KINDS)}")
+    if not re.search(r"\d", base):
+        out.append(f"base {base!r} states no number")
+    if interval and not re.search(r"\d", interval):
+        out.append(f"interval {interval!r} states no number")
+    if not interval and not reason:
+        out.append("neither an interval nor the reason there is none")
+    if kind in EVIDENCE_KINDS and EVIDENCE_KINDS[kind].needs_interval and not interval:
+        out.append(f"kind {kind!r} ({EVIDENCE_KINDS[kind].label}) needs a numeric interval")
+    return out
+
+
+def interval_text(
+    low: object,
+    high: object,
+    fmt: str | Callable[[float], str] = "{:.3g}",
+    *,
+    label: str = "95% CI",
+    of: str = "",
+) -> str:
+    """An interval as a finding states it: ``"95% CI -6.0 to -2.5"`` (``of``, when given,
+    says what it is the interval of: ``"95% CI 0.46 to 0.49 (hazard ratio)"``). Empty when
+    either end is missing or not finite, so the builder states why there is none."""
+    try:
+        lo, hi = float(low), float(high)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return ""
+    f = fmt.format if isinstance(fmt, str) else fmt
+    return f"{label} {f(lo)} to {f(hi)}" + (f" ({of})" if of else "")
+
+
+def evidence_line(finding: Finding | Mapping) -> str:
+    """The finding's evidence in one line of plain text (not escaped): kind · base ·
+    interval (or why there is none), e.g. ``"Survey estimate · base 14,955 responses · 95%
+    CI -9.7 to -6.3"``. Empty for a finding written before the fields existed."""
+    f = asdict(finding) if isinstance(finding, Finding) else dict(finding)
+    kind = EVIDENCE_KINDS.get(str(f.get("evidence_kind") or ""))
+    parts = [kind.label] if kind else []
+    if f.get("base"):
+        parts.append(f"base {f['base']}")
+    if f.get("interval"):
+        parts.append(str(f["interval"]))
+    elif f.get("no_interval"):
+        parts.append(f"no interval: {f['no_interval']}")
+    return " · ".join(parts)
 
 
 def chart_namer(charts: Mapping[str, str] | None, keys: Iterable[str]) -> Callable[..., str]:
@@ -221,8 +384,10 @@ def save_findings(run_dir: str | Path, step: str, findings: list[Finding], **ext
     """Write the findings of a step (and small extra facts) to ``findings/<step>.json``."""
     path = Path(run_dir) / "artifacts" / "findings" / f"{step}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    # an empty optional ``chart`` is left out: findings written before it existed stay the same
-    rows = [{k: v for k, v in asdict(f).items() if k != "chart" or v} for f in findings]
+    # an empty optional ``chart`` (or evidence field) is left out: findings written before
+    # it existed stay the same
+    optional = ("chart", *EVIDENCE_FIELDS)
+    rows = [{k: v for k, v in asdict(f).items() if k not in optional or v} for f in findings]
     payload = {"step": step, "findings": rows, **extra}
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
     return path

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rox_helpers.artifacts import SETUP_TABLES, load_findings
+from rox_helpers.artifacts import EVIDENCE_KINDS, SETUP_TABLES, evidence_line, load_findings
 from rox_helpers.config import EngagementConfig
 from rox_helpers.report import HIDDEN_TAGS
 
@@ -561,8 +561,13 @@ def render_deck(
 
     # 2. executive summary: every headline, highest confidence first
     findings = ordered_findings(run_dir, findings)
+
+    def kind_of(f: dict) -> str:
+        k = EVIDENCE_KINDS.get(f.get("evidence_kind") or "")
+        return f"{k.label.lower()}, " if k else ""
+
     lines = [
-        f"{f.get('headline', '')} ({f.get('confidence', '')} confidence, "
+        f"{f.get('headline', '')} ({kind_of(f)}{f.get('confidence', '')} confidence, "
         f"finding {f.get('id') or 'of step ' + f['step']})"
         for f in findings
     ] or ["No findings were recorded in this run."]
@@ -596,6 +601,10 @@ def render_deck(
         deck.text(s, text_left, top + Inches(0.45), text_w, Inches(1.55), [so_what or "-"],
                   size=15, min_size=10)  # fmt: skip
         evidence = [clean_text(e, limit=200) for e in (f.get("evidence") or [])[:5]]
+        # what the headline figure rests on: kind · base · interval (none in older runs)
+        stated = evidence_line(f)
+        if stated:
+            evidence.insert(0, clean_text(stated, limit=260))
         meta = f"Confidence: {f.get('confidence', '')} · finding {f.get('id') or f['step']}"
         if f.get("edited"):
             meta += " · edited in review"

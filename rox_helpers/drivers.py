@@ -3130,11 +3130,15 @@ def driver_findings(
     ``{k}`` its position in ``comparisons``), ``kano``, ``ipa``, ``what_ifs`` (one per
     driver and scenario, ``{k}`` in the order of ``what_ifs``), ``nonlinear`` (see
     :func:`~rox_helpers.artifacts.chart_namer`)."""
-    from rox_helpers.artifacts import Finding, chart_namer
+    from rox_helpers.artifacts import Finding, chart_namer, interval_text
 
     chart = chart_namer(
         charts, ("importance", "comparisons", "kano", "ipa", "what_ifs", "nonlinear")
     )
+    respondents = f"{model.n_:,} respondents"
+
+    def pct_ci(r, of: str) -> str:
+        return interval_text(r["ci_low"], r["ci_high"], "{:.1%}", of=of)
 
     def lab(d: str) -> str:
         return (labels or {}).get(d, d.removeprefix("att_").replace("_", " ").capitalize())
@@ -3172,6 +3176,9 @@ def driver_findings(
             "below sizes it.",
             confidence="high" if model.n_ >= 1000 else "medium",
             chart=chart("importance"),
+            evidence_kind="association",
+            base=respondents,
+            interval=pct_ci(top.iloc[0], f"{lab(top.iloc[0]['driver'])}'s share"),
         )
     )
     for k, cmp in enumerate(comparisons, start=1):
@@ -3179,6 +3186,9 @@ def driver_findings(
         sig = d[d["significant"]].assign(_abs=lambda x: x["diff"].abs())
         sig = sig.sort_values("_abs", ascending=False)
         firsts = cmp.shares.sort_values("rank").groupby("segment", sort=False).head(1)
+        # the difference the headline rests on: the largest significant one, else the largest
+        pool = sig if len(sig) else d.assign(_abs=d["diff"].abs()).sort_values("_abs")[::-1]
+        lead = pool.iloc[0] if len(pool) else None
         out.append(
             Finding(
                 step=step,
@@ -3195,11 +3205,31 @@ def driver_findings(
                 "first driver.",
                 confidence="medium",
                 chart=chart("comparisons", k),
+                evidence_kind="association",
+                base=f"{int(firsts['n'].sum()):,} respondents in {len(firsts)} segments",
+                interval=""
+                if lead is None
+                else interval_text(
+                    lead["ci_low"],
+                    lead["ci_high"],
+                    "{:+.1%}",
+                    of=f"difference in {lab(lead['driver'])}'s share, {lead['segment_a']} "
+                    f"against {lead['segment_b']}",
+                ),
             )
         )
     if kano is not None and len(kano):
         by = kano.groupby("kano_class")["driver"].apply(lambda s: ", ".join(lab(x) for x in s))
         magic = kano.loc[kano["magic_moment"].astype(bool), "driver"].map(lab).tolist()
+        # the figure the headline rests on: the first magic moment's reward, else the first
+        # basic's penalty, else the first attribute's penalty
+        if magic:
+            kr = kano[kano["magic_moment"].astype(bool)].iloc[0]
+            k_ci = ("reward_ci_low", "reward_ci_high", "reward")
+        else:
+            basic = kano[kano["kano_class"] == "basic"]
+            kr = (basic if len(basic) else kano).iloc[0]
+            k_ci = ("penalty_ci_low", "penalty_ci_high", "penalty")
         out.append(
             Finding(
                 step=step,
@@ -3214,10 +3244,20 @@ def driver_findings(
                 "proportion; delighters are where to surprise.",
                 confidence="medium",
                 chart=chart("kano"),
+                evidence_kind="association",
+                base=f"{int(kano['n'].max()):,} respondents",
+                interval=interval_text(
+                    kr[k_ci[0]],
+                    kr[k_ci[1]],
+                    "{:.2f}",
+                    of=f"{lab(kr['driver'])}'s {k_ci[2]} in outcome points",
+                ),
             )
         )
     if ipa is not None and len(ipa):
         fix = ipa.loc[ipa["quadrant"] == "fix first", "driver"].map(lab).tolist()
+        ir = ipa.sort_values("importance", ascending=False)
+        ir = ir[ir["quadrant"] == "fix first"].iloc[0] if fix else ir.iloc[0]
         out.append(
             Finding(
                 step=step,
@@ -3235,12 +3275,21 @@ def driver_findings(
                 so_what="High importance with low performance is where improvement pays first.",
                 confidence="medium",
                 chart=chart("ipa"),
+                evidence_kind="association",
+                base=f"{int(ipa['n'].max()):,} respondents" if "n" in ipa else respondents,
+                interval=interval_text(
+                    ir.get("importance_ci_low"),
+                    ir.get("importance_ci_high"),
+                    "{:.1%}",
+                    of=f"{lab(ir['driver'])}'s importance",
+                ),
             )
         )
     if what_ifs is not None and len(what_ifs):
         groups = what_ifs.groupby(["driver", "scenario"], sort=False)
         for k, ((driver, scenario), g) in enumerate(groups, start=1):
             rows = g.set_index("quantity")
+            q_lead = "nps" if "nps" in rows.index else rows.index[0]
             ev = [
                 f"{q.replace('_', ' ')}: {r['change']:+.3g} (95% CI {r['ci_low']:+.3g} to "
                 f"{r['ci_high']:+.3g})"
@@ -3257,6 +3306,14 @@ def driver_findings(
                     "linkage step tests the chain within hotels.",
                     confidence="low" if rows["extrapolation"].any() else "medium",
                     chart=chart("what_ifs", k),
+                    evidence_kind="scenario",
+                    base=respondents,
+                    interval=interval_text(
+                        rows.loc[q_lead, "ci_low"],
+                        rows.loc[q_lead, "ci_high"],
+                        "{:+.3g}",
+                        of=f"change in {str(q_lead).replace('_', ' ')}",
+                    ),
                 )
             )
     if nonlinear is not None:
@@ -3273,6 +3330,17 @@ def driver_findings(
                     "lifting the worst experiences pays most.",
                     confidence="medium",
                     chart=chart("nonlinear"),
+                    evidence_kind="association",
+                    base=f"{int(flagged['n'].max()):,} respondents",
+                    # the out-of-sample gain of a flexible shape over a straight line, +/- 1.96
+                    # of its standard error across the folds
+                    interval=interval_text(
+                        flagged["cv_gain"].iloc[0] - 1.96 * flagged["se"].iloc[0],
+                        flagged["cv_gain"].iloc[0] + 1.96 * flagged["se"].iloc[0],
+                        "{:+.4f}",
+                        of=f"out-of-sample R² gain of a non-linear "
+                        f"{lab(flagged['driver'].iloc[0])}",
+                    ),
                 )
             )
     return out

@@ -230,6 +230,9 @@ def setup_findings(
             else "Every element of the chain is measured, so the full chain can be modelled.",
             confidence="high",
             chart=chart("coverage"),
+            evidence_kind="count",
+            base=f"{int(summary['configured'].sum()):,} configured measures",
+            no_interval="a count of the measures found in the client's data",
         )
     ]
     runs = availability[availability["runs"]]
@@ -244,6 +247,9 @@ def setup_findings(
             "missing table or column to engagement.yml enables them.",
             confidence="high",
             chart=chart("analyses"),
+            evidence_kind="count",
+            base=f"{len(availability):,} analyses",
+            no_interval="a check of the tables and columns the data holds",
         )
     )
     read = int(quality["rows_read"].sum()) if len(quality) else 0
@@ -267,6 +273,9 @@ def setup_findings(
             "client before relying on the results.",
             confidence="high" if share < 0.02 else "medium",
             chart=chart("quality"),
+            evidence_kind="count",
+            base=f"{read:,} rows read",
+            no_interval="an exact count of every row read",
         )
     )
     p = data.privacy
@@ -286,6 +295,9 @@ def setup_findings(
             so_what="No raw personal data reaches the artifacts or this report.",
             confidence="high",
             chart=chart("privacy"),
+            evidence_kind="count",
+            base=f"{len(data.reports):,} tables loaded",
+            no_interval="an exact count of the columns handled on load",
         )
     )
     return out
@@ -485,6 +497,17 @@ def scorecard(
     return out, elements
 
 
+def _league_interval(r) -> str:
+    """A hotel's shrunk NPS with its 95% interval (the shrunk score plus or minus 1.96 of
+    its standard error)."""
+    from rox_helpers.artifacts import interval_text
+
+    half = 1.96 * float(r["shrunk_se"])
+    return interval_text(
+        r["shrunk"] - half, r["shrunk"] + half, "{:+.0f}", label=f"{r['unit_id']}: 95% interval"
+    )
+
+
 def measurement_findings(
     overall: pd.DataFrame,
     *,
@@ -501,7 +524,7 @@ def measurement_findings(
     for each kind of finding that has one, by kind: ``nps``, ``nonresponse``, ``league``,
     ``turnover``, ``scorecard`` (see :func:`~rox_helpers.artifacts.chart_namer`).
     """
-    from rox_helpers.artifacts import Finding, chart_namer
+    from rox_helpers.artifacts import Finding, chart_namer, interval_text
 
     chart = chart_namer(charts, ("nps", "nonresponse", "league", "turnover", "scorecard"))
 
@@ -528,6 +551,9 @@ def measurement_findings(
                 "inside it are noise.",
                 confidence="high" if r.n >= 400 else "medium",
                 chart=chart("nps"),
+                evidence_kind="survey_estimate",
+                base=f"{int(r.n):,} responses (effective base {r.n_eff:,.0f} after weighting)",
+                interval=interval_text(r.ci_low, r.ci_high, "{:+.1f}"),
             )
         )
     if nonresponse is not None and len(nonresponse):
@@ -548,6 +574,10 @@ def measurement_findings(
                 else "No sign that the survey misrepresents the customer base.",
                 confidence="medium",
                 chart=chart("nonresponse"),
+                evidence_kind="count",
+                base=f"{int(nonresponse['n_respondents'].max()):,} respondents against "
+                f"{int(nonresponse['n_nonrespondents'].max()):,} non-respondents",
+                no_interval="every customer compared, not a sample",
             )
         )
     if league is not None and len(league):
@@ -574,6 +604,11 @@ def measurement_findings(
                     "mostly noise.",
                     confidence="medium",
                     chart=chart("league"),
+                    evidence_kind="survey_estimate",
+                    base=f"{len(league)} hotels, {int(league['n'].sum()):,} responses",
+                    interval="; ".join(
+                        x for x in map(_league_interval, (bottom.iloc[0], top.iloc[0])) if x
+                    ),
                 )
             )
     if turnover is not None:
@@ -589,6 +624,9 @@ def measurement_findings(
                 so_what="Pride is a lever on staff turnover worth testing in the linkage model.",
                 confidence="medium",
                 chart=chart("turnover"),
+                evidence_kind="association",
+                base=f"{turnover.n_people:,} people ({turnover.n_events:,} leavers)",
+                interval=interval_text(*turnover.pride_ci, "{:.2f}", of="hazard ratio"),
             )
         )
     if elements is not None and len(elements):
@@ -606,6 +644,11 @@ def measurement_findings(
                 so_what="Elements below 50 have slipped since the baseline.",
                 confidence="medium",
                 chart=chart("scorecard"),
+                evidence_kind="score",
+                base=f"{elements.loc[elements['period'] == latest, 'unit_id'].nunique():,} "
+                f"hotels in {latest}",
+                no_interval="an index of several measures against the baseline period; no "
+                "interval is computed for the index itself",
             )
         )
     return out

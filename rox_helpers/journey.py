@@ -701,7 +701,8 @@ def channel_consistency(
     -------
     (means, gaps) : tuple of pandas.DataFrame
         ``means``: ``attribute``, ``label``, ``channel``, ``n``, ``mean``, ``ci_low``,
-        ``ci_high``. ``gaps``: ``attribute``, ``label``, ``n_channels``, ``best_channel``,
+        ``ci_high``. ``gaps``: ``attribute``, ``label``, ``n_channels``, ``n`` (ratings
+        over the channels compared), ``best_channel``,
         ``worst_channel``, ``gap``, ``ci_low``, ``ci_high``, ``p_value`` (omnibus),
         ``q_value``, ``significant``.
     """
@@ -758,6 +759,7 @@ def channel_consistency(
                 "attribute": att,
                 "label": labels.get(att, att),
                 "n_channels": len(groups),
+                "n": sum(len(v) for v in vals),
                 "best_channel": best,
                 "worst_channel": worst,
                 "gap": gap,
@@ -775,6 +777,7 @@ def channel_consistency(
             "attribute",
             "label",
             "n_channels",
+            "n",
             "best_channel",
             "worst_channel",
             "gap",
@@ -1953,7 +1956,7 @@ def _pp(x: float) -> str:
 
 
 def _log_moments_finding(m: pd.DataFrame, step: str, chart: str = ""):
-    from rox_helpers.artifacts import Finding
+    from rox_helpers.artifacts import Finding, interval_text
 
     tested = m[m["q"].notna()]
     magic = tested[tested["kind"] == "magic"].sort_values("effect", ascending=False)
@@ -1972,6 +1975,9 @@ def _log_moments_finding(m: pd.DataFrame, step: str, chart: str = ""):
         ev.append("No touchpoint signal is significant after Benjamini-Hochberg; the closest:")
         ev += [line(r) for r in tested.sort_values("p_value").head(3).itertuples()]
     sampled = [n for n in tested["note"].dropna().astype("str") if "subsample" in n]
+    # the figure the finding rests on: the strongest pain point, else magic moment, else the
+    # signal closest to significance
+    lead = next((d.iloc[0] for d in (pain, magic, tested.sort_values("p_value")) if len(d)), None)
     if sampled:
         ev.append("Bases: " + sampled[0].split("; ")[-1] + ".")
     return Finding(
@@ -1988,6 +1994,20 @@ def _log_moments_finding(m: pd.DataFrame, step: str, chart: str = ""):
         "experience. An interval spanning zero is too little evidence, not proof of no effect.",
         confidence="medium" if len(magic) + len(pain) else "low",
         chart=chart,
+        evidence_kind="association",
+        base=f"{int(tested.groupby('touchpoint')['n'].max().sum()):,} contacts at "
+        f"{tested['touchpoint'].nunique():,} touchpoints"
+        if len(tested)
+        else f"{len(m):,} touchpoint signals, none testable",
+        interval=""
+        if lead is None
+        else interval_text(
+            lead["ci_low"],
+            lead["ci_high"],
+            _pp,
+            of=f"{lead['touchpoint']}, {lead['signal']}: return rate",
+        ),
+        no_interval="no touchpoint had a large enough base to test" if lead is None else "",
     )
 
 
@@ -2012,7 +2032,7 @@ def journey_findings(
     for each kind of finding that has one, by kind: ``funnel``, ``channels``, ``moments``,
     ``log_moments``, ``themes`` (see :func:`~rox_helpers.artifacts.chart_namer`).
     """
-    from rox_helpers.artifacts import Finding, chart_namer
+    from rox_helpers.artifacts import Finding, chart_namer, interval_text
 
     chart = chart_namer(charts, ("funnel", "channels", "moments", "log_moments", "themes"))
 
@@ -2050,10 +2070,16 @@ def journey_findings(
                 "segment cuts for where the drop-off is worst.",
                 confidence="high",
                 chart=chart("funnel"),
+                evidence_kind="count",
+                base=f"{int(funnel_overall['reached'].max()):,} journeys",
+                # every journey of the log counted; the intervals in the evidence treat the
+                # stop rates as rates of a process (the journeys still to come)
+                no_interval="every journey in the log counted, not a sample",
             )
         )
     if gaps is not None and len(gaps):
         sig = gaps[gaps["significant"]]
+        g0 = (sig if len(sig) else gaps.sort_values("gap", ascending=False)).iloc[0]
         ev = [
             f"{r.label}: best through {r.best_channel}, worst through {r.worst_channel}, a "
             f"gap of {r.gap:.2f} points (95% CI {r.ci_low:.2f} to {r.ci_high:.2f}; q = "
@@ -2070,6 +2096,13 @@ def journey_findings(
                 "differences; channel users differ too.",
                 confidence="medium",
                 chart=chart("channels"),
+                evidence_kind="association",
+                base=f"{int(gaps['n'].max()):,} responses"
+                if "n" in gaps
+                else f"{len(gaps):,} measures over {int(gaps['n_channels'].max()):,} channels",
+                interval=interval_text(
+                    g0["ci_low"], g0["ci_high"], "{:.2f}", of=f"{g0['label']}: gap in points"
+                ),
             )
         )
     log_moments = None
@@ -2080,6 +2113,9 @@ def journey_findings(
         tested = moments[moments["q"].notna()]
         magic = tested[tested["kind"] == "magic"].sort_values("effect", ascending=False)
         pain = tested[tested["kind"] == "pain"].sort_values("effect")
+        # the figure the finding rests on: the first magic moment, else the first pain
+        # point, else the contrast closest to significance
+        m0 = next((d.iloc[0] for d in (magic, pain, tested.sort_values("p_value")) if len(d)), None)
         ev = [
             f"Magic: {r.touchpoint}: a very good experience, {_pp(r.effect)} return rate within "
             f"{r.horizon_months} months (95% CI {_pp(r.ci_low)} to {_pp(r.ci_high)}; q = "
@@ -2122,6 +2158,22 @@ def journey_findings(
                 "observational, not experiments.",
                 confidence="medium" if len(magic) + len(pain) else "low",
                 chart=chart("moments"),
+                evidence_kind="association",
+                base=(
+                    f"{int(pooled['n'].max()):,} respondents followed up"
+                    if pooled is not None and "n" in pooled and len(pooled)
+                    else f"{int(tested['n'].sum()):,} answers over the touchpoints tested"
+                ),
+                interval=""
+                if m0 is None
+                else interval_text(
+                    m0["ci_low"],
+                    m0["ci_high"],
+                    _pp,
+                    of=f"{m0['touchpoint']}, {m0['kind'] if m0['kind'] != 'none' else 'closest'}:"
+                    " return rate",
+                ),
+                no_interval="no touchpoint had a large enough base to test" if m0 is None else "",
             )
         )
     if log_moments is not None and len(log_moments):
@@ -2130,6 +2182,7 @@ def journey_findings(
         th = themes.themes[themes.themes["reliable"]]
         pain = th[th["tone"] == "pain"].sort_values("nps_difference")
         good = th[th["tone"] == "magic"].sort_values("nps_difference", ascending=False)
+        t0 = next((d.iloc[0] for d in (pain, good, th) if len(d)), None)
         ev = [
             f"{r.theme} ({r.source}): {r.n:,} comments, NPS {r.nps_raisers:.0f} vs "
             f"{r.nps_rest:.0f} for the rest ({r.nps_difference:+.0f}, 95% CI "
@@ -2152,6 +2205,14 @@ def journey_findings(
                 "themes are candidate magic moments to protect.",
                 confidence="medium",
                 chart=chart("themes"),
+                evidence_kind="association",
+                base=f"{themes.n_comments:,} comments",
+                interval=""
+                if t0 is None
+                else interval_text(
+                    t0["ci_low"], t0["ci_high"], "{:+.0f}", of=f"{t0['theme']}: NPS difference"
+                ),
+                no_interval="no theme has a reliable base" if t0 is None else "",
             )
         )
     return out

@@ -1380,10 +1380,15 @@ def linkage_findings(
     for each kind of finding that has one, by kind: ``chain``, ``what_ifs`` (one finding
     per scenario, ``{k}`` its position in ``what_ifs``), ``hypotheses``, ``influencers``,
     ``loyalty``, ``caveats`` (see :func:`~rox_helpers.artifacts.chart_namer`)."""
-    from rox_helpers.artifacts import Finding, chart_namer
+    from rox_helpers.artifacts import Finding, chart_namer, interval_text
 
     chart = chart_namer(
         charts, ("chain", "what_ifs", "hypotheses", "influencers", "loyalty", "caveats")
+    )
+    cells = model.panel.cells
+    panel_base = (
+        f"{cells['unit_id'].nunique():,} hotels over {len(model.panel.periods):,} "
+        f"periods ({model.panel.grain}), {len(cells):,} hotel-periods"
     )
 
     out = []
@@ -1394,6 +1399,7 @@ def linkage_findings(
     chain = eff[eff["from"].isin(roots) & eff["to"].isin(results)]
     sig = chain[(chain["total_ci_low"] > 0) | (chain["total_ci_high"] < 0)]
     if len(chain):
+        lead = (sig if len(sig) else chain).iloc[0]
         out.append(
             Finding(
                 step=step,
@@ -1411,11 +1417,20 @@ def linkage_findings(
                 "business case may quote, with the horizon stated.",
                 confidence="high" if len(sig) == len(chain) else "medium",
                 chart=chart("chain"),
+                evidence_kind="within_unit",
+                base=panel_base,
+                interval=interval_text(
+                    lead["total_ci_low"],
+                    lead["total_ci_high"],
+                    _fmt,
+                    of=f"{lead['from_label']} -> {lead['to_label']}",
+                ),
             )
         )
     for k, (name, g) in enumerate(what_ifs.groupby("scenario", sort=False), start=1):
         res = g[g["element"] == "results"]
         show = res if len(res) else g
+        first = show.iloc[0]
         out.append(
             Finding(
                 step=step,
@@ -1429,10 +1444,16 @@ def linkage_findings(
                 "outside it, treat it as indicative.",
                 confidence="low" if g["extrapolation"].any() else "medium",
                 chart=chart("what_ifs", k),
+                evidence_kind="scenario",
+                base=panel_base,
+                interval=interval_text(
+                    first["ci_low"], first["ci_high"], _fmt, of=f"change in {first['label']}"
+                ),
             )
         )
     if len(hypotheses):
         counts = hypotheses["verdict"].value_counts()
+        with_ci = hypotheses.dropna(subset=["ci_low", "ci_high"]) if "ci_low" in hypotheses else []
         out.append(
             Finding(
                 step=step,
@@ -1452,6 +1473,19 @@ def linkage_findings(
                 "effect these data could have detected.",
                 confidence="medium",
                 chart=chart("hypotheses"),
+                evidence_kind="within_unit",
+                base=panel_base,
+                interval=interval_text(
+                    with_ci["ci_low"].iloc[0],
+                    with_ci["ci_high"].iloc[0],
+                    _fmt,
+                    of=f"{with_ci['id'].iloc[0]}, the first hypothesis with an estimate",
+                )
+                if len(with_ci)
+                else "",
+                no_interval=""
+                if len(with_ci)
+                else "no hypothesis could be estimated on these data",
             )
         )
     if influencers is not None:
@@ -1464,10 +1498,17 @@ def linkage_findings(
                 "service programme, whatever their grade.",
                 confidence="medium",
                 chart=chart("influencers"),
+                evidence_kind="count",
+                base=f"{int(influencers.by_group.set_index('group').loc['all', 'n_staff']):,} "
+                "staff",
+                no_interval="every nomination of the staff network counted, not a sample; who "
+                "counts as an influencer follows the stated rule",
             )
         )
     if loyalty is not None and len(loyalty):
         shown = loyalty[~loyalty["suppressed"].astype(bool)]
+        n_ans, n_people = loyalty.attrs.get("n"), loyalty.attrs.get("n_people")
+        lead = shown.dropna(subset=["ci_low", "ci_high"])
         out.append(
             Finding(
                 step=step,
@@ -1481,6 +1522,22 @@ def linkage_findings(
                 "business case; they are observational, not randomised.",
                 confidence="medium",
                 chart=chart("loyalty"),
+                evidence_kind="association",
+                base=(
+                    f"{n_people:,} guests ({n_ans:,} answers) followed up for "
+                    f"{int(loyalty['horizon_months'].iloc[0])} months"
+                    if n_people and n_ans
+                    else f"{len(shown):,} changes valued"
+                ),
+                interval=interval_text(
+                    lead["ci_low"].iloc[0],
+                    lead["ci_high"].iloc[0],
+                    _fmt,
+                    of=f"{lead['description'].iloc[0]}, {lead['outcome'].iloc[0]} per guest",
+                )
+                if len(lead)
+                else "",
+                no_interval="" if len(lead) else "every value is suppressed: the base is too small",
             )
         )
     e = model.edges
@@ -1499,6 +1556,10 @@ def linkage_findings(
             "every confounder: these are well-founded associations, not experiments.",
             confidence="medium",
             chart=chart("caveats"),
+            evidence_kind="count",
+            base=f"{len(e):,} links, {model.n_boot:,} bootstrap replicates",
+            no_interval="a count of the model's links and of the checks they fail; each "
+            "link's interval is in its own finding and table",
         )
     )
     return out

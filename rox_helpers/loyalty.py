@@ -1204,7 +1204,8 @@ def value_per_point(
         ``stays``): ``horizon_months``, ``description``, ``per_customer`` with ``ci_low`` and
         ``ci_high``, ``customers`` (how many guests the change applies to), ``total`` with
         ``total_ci_low``/``total_ci_high`` (the base is taken as known), ``suppressed``,
-        ``note``.
+        ``note``. ``attrs``: ``detractor_share``, ``customer_base``, ``n`` and ``n_people``
+        (the answers and guests followed up over the horizon), ``covariates``, ``weighted``.
     """
     kw = {
         "horizon": horizon,
@@ -1266,9 +1267,13 @@ def value_per_point(
             )
     out = _blank(pd.DataFrame(rows))
     out.loc[out["suppressed"], ["ci_low", "ci_high"]] = np.nan
+    base_row = points.loc["revenue"]
     out.attrs = {
         "detractor_share": detractor_share,
         "customer_base": customer_base,
+        # the answers (and guests) followed up over the horizon, behind the per-point value
+        "n": int(base_row["n"]) if pd.notna(base_row["n"]) else None,
+        "n_people": int(base_row["n_people"]) if pd.notna(base_row["n_people"]) else None,
         "covariates": groups.attrs.get("covariates", []),
         "weighted": groups.attrs.get("weighted", False),
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rox_helpers import __version__
+from rox_helpers.artifacts import EVIDENCE_KINDS, evidence_line
 from rox_helpers.config import EngagementConfig
 
 if TYPE_CHECKING:  # imported where used: every notebook imports this module for its
@@ -31,11 +32,58 @@ SUMMARY_PER_STEP = 2
 FINDINGS_MARK = "<!-- rox:findings -->"
 #: anchor of the "Since the last run" section (after the executive summary)
 SINCE_LAST = "since-last-run"
+#: anchor of the methodology section (the kinds of evidence; after the steps)
+METHODOLOGY = "methodology"
 
 
 def escape(text: object) -> str:
     """HTML-escape anything that goes into a report (client data included)."""
     return html.escape(str(text), quote=True)
+
+
+def evidence_html(finding) -> str:
+    """A finding's evidence line (kind · base · interval, :func:`evidence_line`), escaped, in
+    a span whose tooltip says what the kind means; empty for a finding written before the
+    evidence fields existed. ``finding``: a :class:`~rox_helpers.artifacts.Finding` or its
+    dict."""
+    line = evidence_line(finding)
+    if not line:
+        return ""
+    kind = finding.get("evidence_kind") if isinstance(finding, dict) else finding.evidence_kind
+    meaning = EVIDENCE_KINDS[kind].meaning if kind in EVIDENCE_KINDS else ""
+    return f'<span class="rox-evidence" title="{escape(meaning)}">{escape(line)}</span>'
+
+
+def methodology_markdown(findings: dict[str, list[dict]] | None = None) -> str:
+    """The methodology section: each kind of evidence a finding can rest on, what it means,
+    and (given the report's findings by step) how many findings of this report rest on it."""
+    counts: dict[str, int] = {}
+    for fs in (findings or {}).values():
+        for f in fs:
+            k = f.get("evidence_kind") or ""
+            counts[k] = counts.get(k, 0) + 1
+    rows = [
+        "| Kind of evidence | What it means | Findings in this report |",
+        "| --- | --- | --- |",
+    ]
+    rows += [
+        f"| {escape(k.label)} | {escape(k.meaning)} | {counts.get(key, 0)} |"
+        for key, k in EVIDENCE_KINDS.items()
+    ]
+    unstated = counts.get("", 0)
+    return (
+        f'<a id="{METHODOLOGY}"></a>\n\n## Methodology: what each finding rests on\n\n'
+        "Under every finding a line gives the kind of evidence its headline figure rests on, "
+        "the base it is computed on, and its 95% interval (or why none applies). Cause and "
+        "effect is claimed only as far as the kind allows.\n\n"
+        + "\n".join(rows)
+        + (
+            f"\n\n{unstated} finding(s) come from a run made before the kinds were recorded "
+            "and state none."
+            if unstated
+            else ""
+        )
+    )
 
 
 @dataclass
@@ -101,10 +149,12 @@ def _summary_cells(sections: list[Section], findings: dict[str, list[dict]] | No
                 key=lambda f: rank[f["confidence"]],
             )[:SUMMARY_PER_STEP]
             for f in top:
+                ev = evidence_html(f)
                 lines.append(
                     f"- **{escape(f['headline'])}** "
                     f'<span class="rox-fid">{escape(f["id"])}</span>'
                     + (' <span class="rox-edited">edited</span>' if f.get("edited") else "")
+                    + (f"<br>{ev}" if ev else "")
                 )
         if lines:
             cell = nbformat.v4.new_code_cell("")
@@ -183,6 +233,8 @@ def build_report_notebook(
                     for out in kept.outputs
                 ]
             nb.cells.append(kept)
+    if findings is not None:
+        nb.cells.append(nbformat.v4.new_markdown_cell(methodology_markdown(findings)))
     # one id per cell, in order: copies (the summary) and different notebooks would clash,
     # and nbconvert would replace the clashes with random ids, changing the report's text
     for i, cell in enumerate(nb.cells):
@@ -242,7 +294,8 @@ def render_report(
                 else []
             )
             + ([{"anchor": SINCE_LAST, "title": "Since the last run"}] if since_last else [])
-            + [{"anchor": s.anchor, "title": s.title} for s in sections],
+            + [{"anchor": s.anchor, "title": s.title} for s in sections]
+            + ([{"anchor": METHODOLOGY, "title": "Methodology"}] if findings is not None else []),
             "draft": bool(approval["draft"]),
             "approval": approval["text"],
             "hidden": hidden,
@@ -291,6 +344,9 @@ def reviewed_findings_markdown(findings: list[dict]) -> str:
             f'**{escape(f["headline"])}** <span class="rox-fid">{escape(f["id"])}</span>{badge}',
             "",
         ]
+        ev = evidence_html(f)
+        if ev:
+            lines += [ev, ""]
         lines += [f"- {escape(e)}" for e in f.get("evidence", [])]
         if f.get("so_what"):
             lines += [
@@ -312,6 +368,9 @@ def findings_markdown(findings) -> str:
     parts = [FINDINGS_MARK]
     for f in findings:
         lines = [f"**{escape(f.headline)}**", ""]
+        ev = evidence_html(f)
+        if ev:
+            lines += [ev, ""]
         lines += [f"- {escape(e)}" for e in f.evidence]
         if f.so_what:
             lines += [

@@ -1949,7 +1949,7 @@ def segmentation_findings(
     for each kind of finding that has one, by kind: ``segments``, ``worth``,
     ``versus_demographics``, ``typing`` (see :func:`~rox_helpers.artifacts.chart_namer`).
     """
-    from rox_helpers.artifacts import Finding, chart_namer
+    from rox_helpers.artifacts import Finding, chart_namer, interval_text
 
     chart = chart_namer(charts, ("segments", "worth", "versus_demographics", "typing"))
 
@@ -1973,11 +1973,21 @@ def segmentation_findings(
             "changing what they meet.",
             confidence="high" if seg.stability_["ari"] >= 0.8 else "medium",
             chart=chart("segments"),
+            evidence_kind="grouping",
+            base=f"{int(summ['n'].sum()):,} customers segmented",
+            interval=interval_text(
+                seg.stability_["ci_low"],
+                seg.stability_["ci_high"],
+                "{:.2f}",
+                of="stability, adjusted Rand index over bootstrap resamples",
+            ),
         )
     )
     o = result.outcomes
     o = o[~o["suppressed"].astype(bool)] if "suppressed" in o else o
     if len(o):
+        first = o[o["outcome"] == o["outcome"].iloc[0]]
+        worth = first.loc[first["estimate"].idxmax()]
         out.append(
             Finding(
                 step=step,
@@ -1990,11 +2000,23 @@ def segmentation_findings(
                 so_what="Where value concentrates, experience investments return most.",
                 confidence="medium",
                 chart=chart("worth"),
+                evidence_kind="association",
+                base=f"{int(first['n'].sum()):,} customers in {first['name'].nunique()} "
+                f"segments ({worth['outcome']})",
+                interval=interval_text(
+                    worth.ci_low,
+                    worth.ci_high,
+                    "{:,.3g}",
+                    of=f"{worth['name']}, {worth['outcome']}: the highest segment",
+                ),
             )
         )
     vs = result.versus_demographics
     if vs is not None and len(vs):
         better = vs[vs["ci_low"] > 0]
+        # the figure the headline rests on: the first outcome behaviour predicts better, or
+        # (none) the first outcome compared
+        lead = next((better if len(better) else vs).itertuples())
         out.append(
             Finding(
                 step=step,
@@ -2018,6 +2040,11 @@ def segmentation_findings(
                 "demographics.",
                 confidence="medium",
                 chart=chart("versus_demographics"),
+                evidence_kind="prediction",
+                base=f"{int(lead.n_test):,} held-out customers",
+                interval=interval_text(
+                    lead.ci_low, lead.ci_high, "{:+.1%}", of=f"gain in {lead.outcome} explained"
+                ),
             )
         )
     ty = result.typing
@@ -2033,6 +2060,9 @@ def segmentation_findings(
             so_what="The client can tag customers in its own systems and next year's survey.",
             confidence="medium",
             chart=chart("typing"),
+            evidence_kind="prediction",
+            base=f"{ty.n_test:,} held-out customers",
+            interval=interval_text(ty.ci_low, ty.ci_high, "{:.1%}", of="accuracy"),
         )
     )
     return out

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from rox_helpers import artifacts
-from rox_helpers.artifacts import Finding, chart_namer
+from rox_helpers.artifacts import Finding, chart_namer, interval_text
 from rox_helpers.config import ELEMENTS, EngagementConfig, load_engagement_config
 from rox_helpers.errors import RoxError
 
@@ -1187,6 +1187,12 @@ def funnel_display(funnel: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _evidence_kind(basis: str) -> str:
+    """Survey answers and staff pulses are samples; the units table's operational figures
+    are the client's full records (their interval is over the months)."""
+    return "count" if basis == "hotel-months" else "survey_estimate"
+
+
 def unit_findings(view: UnitView, *, charts: Mapping[str, str] | None = None) -> list[Finding]:
     """What a general manager reads first: the headline figure against the chain, where the
     unit differs from the chain (95% interval on the difference clear of zero), and what is
@@ -1231,6 +1237,12 @@ def unit_findings(view: UnitView, *, charts: Mapping[str, str] | None = None) ->
                 so_what="A difference whose interval includes zero is not a difference yet.",
                 confidence="high" if r.reliable else "low",
                 chart=chart("nps" if r.measure == "nps" else "headline"),
+                evidence_kind=_evidence_kind(r.basis),
+                base=f"{int(base_n):,} {r.basis}",
+                interval=interval_text(r.ci_low, r.ci_high, lambda v, k=k: _fmt(v, k)),
+                no_interval=""
+                if np.isfinite(r.ci_low) and np.isfinite(r.ci_high)
+                else "the base is too small for an interval",
             )
         )
     sig = shown[shown["significant"].fillna(False).astype(bool)]
@@ -1249,6 +1261,7 @@ def unit_findings(view: UnitView, *, charts: Mapping[str, str] | None = None) ->
         so = f"{so} With {len(shown)} measures compared, one such difference may be chance."
         if part.empty:
             continue
+        p0 = part.iloc[0]
         out.append(
             Finding(
                 step="unit",
@@ -1265,6 +1278,17 @@ def unit_findings(view: UnitView, *, charts: Mapping[str, str] | None = None) ->
                 so_what=so,
                 confidence="medium",
                 chart=chart(kind),
+                evidence_kind=_evidence_kind(p0["basis"]),
+                base=f"{len(shown):,} measures compared; {p0['label']}: "
+                f"{int(p0['n_people'] if p0['basis'].startswith('people') else p0['n']):,} "
+                f"{p0['basis']}",
+                interval=interval_text(
+                    p0["diff_ci_low"],
+                    p0["diff_ci_high"],
+                    lambda v, k=p0["kind"]: _fmt_diff(v, k),
+                    of=f"{p0['label']}: difference to the chain"
+                    + (", over the months" if p0["basis"] == "hotel-months" else ""),
+                ),
             )
         )
     hidden = view.n_suppressed
@@ -1280,6 +1304,9 @@ def unit_findings(view: UnitView, *, charts: Mapping[str, str] | None = None) ->
                 so_what="Small teams are never reported on their own.",
                 confidence="high",
                 chart=chart("hidden"),
+                evidence_kind="count",
+                base=f"{len(card) + len(view.teams):,} figures of the unit's scorecard and teams",
+                no_interval="a count of the figures hidden, not an estimate",
             )
         )
     return out

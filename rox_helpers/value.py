@@ -87,7 +87,7 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.special import gammaln, hyp2f1
 
-from rox_helpers.artifacts import Finding, chart_namer
+from rox_helpers.artifacts import Finding, chart_namer, interval_text
 from rox_helpers.config import EngagementConfig, ValueScenario
 from rox_helpers.errors import ConfigError, DataValidationError, RoxError
 
@@ -1718,6 +1718,10 @@ def value_findings(
                 else "Treat the customer values with caution: the model misses the holdout",
                 "high" if abs(ratio - 1) <= 0.1 else "medium" if abs(ratio - 1) <= 0.2 else "low",
                 chart=chart("holdout"),
+                evidence_kind="prediction",
+                base=f"{int(t['n']):,} customers over {len(check.monthly)} held-out months",
+                no_interval="a point forecast set against what the guests then did; its error "
+                "on the held-out months is the check (no interval on the forecast is computed)",
             )
         )
     if clv is not None and len(clv):
@@ -1740,6 +1744,14 @@ def value_findings(
                     "Protect the experience of the segments that carry the value first.",
                     "medium",
                     chart=chart("clv"),
+                    evidence_kind="prediction",
+                    base=f"{int(top['n']):,} guests in the segment",
+                    interval=interval_text(
+                        top["ci_low"],
+                        top["ci_high"],
+                        lambda v: _money(v, currency),
+                        of=f"{top['segment']} per guest",
+                    ),
                 )
             )
     if scenarios is not None and len(scenarios):
@@ -1791,6 +1803,11 @@ def value_findings(
                     else "Worth piloting: the value is uncertain",
                     "medium" if pays or rox["ci_high"] < 1 else "low",
                     chart=chart("scenarios", k),
+                    evidence_kind="scenario",
+                    base=f"{int(d['n_customers'].iloc[0]):,} guests reached",
+                    interval=interval_text(
+                        rox["ci_low"], rox["ci_high"], "{:.2f}", label="95% interval", of="ROX"
+                    ),
                 )
             )
     return out

@@ -266,6 +266,32 @@ def test_deck_follows_the_review_and_the_sign_off(run):
     assert "Approved by J" not in _texts(prs.slides[0])  # only a draft carries the banner
 
 
+def test_finding_slides_state_the_kind_base_and_interval(run):
+    """The deck's slide of a finding says what its figure rests on, as the report does
+    (kind · base · interval), and the summary names the kind; hostile text stays text."""
+    save_findings(
+        run,
+        "01",
+        [
+            Finding("01", "NPS is -4.2", ["n"], "Read it so.", "high",
+                    evidence_kind="survey_estimate", base=f"14,955 {HOSTILE} responses",
+                    interval="95% CI -6.0 to -2.5"),
+            Finding("01", "Old finding", [], "x", "medium"),
+        ],
+    )  # fmt: skip
+    prs = Presentation(str(dl.render_deck(run, _cfg(run))))
+    by_title = {s.shapes.title.text: _texts(s) for s in prs.slides if s.shapes.title is not None}
+    assert (
+        f"Survey estimate · base 14,955 {HOSTILE} responses · 95% CI -6.0 to -2.5"
+        in by_title["NPS is -4.2"]
+    )
+    assert "Survey estimate" not in by_title["Old finding"]  # a run from before the fields
+    assert "NPS is -4.2 (survey estimate, high confidence" in by_title["Executive summary"]
+    with zipfile.ZipFile(run / "deck.pptx") as z:
+        xml = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("ppt/slides/"))
+    assert "<script>" not in xml
+
+
 def test_long_texts_shrink_to_fit_their_box(run):
     # both with a chart, so their text shares the slide with it
     save_findings(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import pandas as pd
@@ -212,3 +213,47 @@ def test_every_chart_reference_names_a_chart_and_the_deck_shows_it(sample_run):
         else:
             assert pictures == [], f["headline"]
     assert sum(bool(f.get("chart")) for f in on_slides) >= 8
+
+
+@pytest.mark.slow
+def test_every_finding_states_its_kind_of_evidence_base_and_interval(sample_run):
+    """Every figure the report states carries its base, its interval and what kind of
+    evidence it rests on: every finding of every step of the sample run names a kind of the
+    vocabulary, a base with a number, and an interval (or, where its kind allows, why there
+    is none); the report shows each line under its finding, and the deck on its slide."""
+    from pptx import Presentation
+
+    from rox_helpers import deliverables as dl
+    from rox_helpers.artifacts import EVIDENCE_KINDS, evidence_line, evidence_problems
+
+    _, run_dir = sample_run
+    findings = dl.ordered_findings(run_dir)
+    steps = {f["step"] for f in findings}
+    assert steps >= {"00", "01", "02", "03", "04", "05", "06", "06a", "07"}, steps
+    assert len(findings) >= 40
+    problems = {
+        f"{f['step']}: {f['headline'][:60]}": p for f in findings if (p := evidence_problems(f))
+    }
+    assert not problems, problems
+    kinds = {f["evidence_kind"] for f in findings}
+    assert kinds <= set(EVIDENCE_KINDS)
+    # the design's range of evidence is all there, from counts to the quasi-experiment
+    assert kinds >= {"count", "survey_estimate", "association", "within_unit",
+                     "adjusted_comparison", "prediction", "scenario"}, kinds  # fmt: skip
+    page = (run_dir / "report.html").read_text()
+    assert 'id="methodology"' in page
+    text = unescape(page)  # the lines are escaped (tested in test_evidence.py)
+    for f in findings:
+        assert evidence_line(f) in text, f["headline"]
+    for k in EVIDENCE_KINDS.values():
+        assert k.meaning in text
+    prs = Presentation(str(run_dir / "deck.pptx"))
+    text = "\n".join(
+        p.text for s in prs.slides for shp in s.shapes if shp.has_text_frame
+        for p in shp.text_frame.paragraphs
+    )  # fmt: skip
+    on_slides = [f for f in findings if dl.clean_text(f["headline"], limit=160) in text]
+    assert on_slides
+    key = [f for f in findings if f["confidence"] in ("high", "medium")][:12]
+    for f in key:
+        assert dl.clean_text(evidence_line(f), limit=260) in text, f["headline"]

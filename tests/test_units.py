@@ -8,6 +8,7 @@ against a direct computation from the run's responses.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import textwrap
@@ -271,6 +272,14 @@ def test_reports_per_unit_escape_names_continue_past_a_failure_and_index_them(ch
     assert "planted" in index
     rows = pd.read_csv(res.folder / "index.csv")
     assert set(rows.loc[rows["status"] == "ok", "unit_id"]) == {"H1", "H3", "H4", "H5", "H6"}
+    # every finding of a unit's report states its kind of evidence, base and interval
+    from rox_helpers.artifacts import evidence_line, evidence_problems
+
+    for slug in ("h1", "h3", "h4", "h5", "h6"):
+        fs = json.loads((res.folder / slug / "findings.json").read_text())["findings"]
+        assert fs and {f["id"]: evidence_problems(f) for f in fs} == {f["id"]: [] for f in fs}
+        page = html.unescape((res.folder / slug / "report.html").read_text())
+        assert all(evidence_line(f) in page for f in fs), slug
     # H4's pride is not in its report: the cell reads "suppressed"
     h4 = (res.folder / "h4" / "report.html").read_text()
     assert units.SUPPRESSED in h4
@@ -325,8 +334,10 @@ def test_cli_run_per_region_end_to_end(sample_per_region):
 @pytest.mark.slow
 def test_unit_findings_name_charts_of_their_own_report(sample_per_region):
     """Each region's findings name their charts by the headings of the unit notebook; a
-    renamed heading breaks here, not silently."""
+    renamed heading breaks here, not silently. Each also states its kind of evidence, base
+    and interval."""
     from rox_helpers import deliverables as dl
+    from rox_helpers.artifacts import evidence_problems
 
     _, run_dir = sample_per_region
     named = 0
@@ -335,6 +346,8 @@ def test_unit_findings_name_charts_of_their_own_report(sample_per_region):
             continue
         charts = dl.notebook_charts(folder / "unit_report.ipynb", "unit")
         for f in json.loads((folder / "findings.json").read_text())["findings"]:
+            # and each states its kind of evidence, base and interval (or why none applies)
+            assert evidence_problems(f) == [], (folder.name, f["headline"])
             if f.get("chart"):
                 named += 1
                 assert dl.chart_for(f, charts) is not None, (folder.name, f["chart"])
