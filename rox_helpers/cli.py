@@ -9,6 +9,7 @@ bundled sample engagement's data), ``diff`` (what moved between two runs),
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,14 @@ from rich.console import Console
 from rich.table import Table
 
 from rox_helpers.errors import ConfigError, DataValidationError, Problem, RoxError
+
+# papermill validates notebooks with nbformat, nbformat with jsonschema, and jsonschema, when
+# the rfc3987-syntax package is installed (JupyterLab's dependencies bring it), builds some
+# forty grammars for its "iri" formats as it is imported: about 1 s at the start of every
+# `rox run`, before the first step can start. No notebook schema has those formats; the
+# command does without them (jsonschema then skips that check, as it does when the package
+# is absent).
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 app = typer.Typer(
     add_completion=False,

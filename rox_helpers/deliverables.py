@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -922,6 +923,15 @@ def render_pdf(
 # ======================================================================================
 # All of them, for `rox run`
 # ======================================================================================
+def attempt_appendix(run_dir: Path, cfg: EngagementConfig, approval: dict | None) -> Path | str:
+    """:func:`render_appendix`, or the message saying why it was not produced (never
+    raises: a deliverable never fails the run)."""
+    try:
+        return render_appendix(run_dir, cfg, approval=approval)
+    except Exception as exc:
+        return f"appendix not produced: {type(exc).__name__}: {exc}"[:1000]
+
+
 def render_deliverables(
     run_dir: str | Path,
     cfg: EngagementConfig,
@@ -929,11 +939,14 @@ def render_deliverables(
     report_html: str | Path | None,
     findings: dict[str, list[dict]] | None = None,
     approval: dict | None = None,
+    appendix: Future | None = None,
 ) -> dict[str, Path | str]:
     """Build the deck, the Excel appendix and the PDF of a run; never raise.
 
     ``findings`` (reviewed, by step) and ``approval`` are what the report was rendered
     with; without them they are worked out from the run (:func:`review_state`).
+    ``appendix``: the appendix already being built elsewhere (a future of
+    :func:`attempt_appendix`), awaited instead of building it here.
 
     Returns
     -------
@@ -948,7 +961,9 @@ def render_deliverables(
     out: dict[str, Path | str] = {}
     jobs = {
         "deck": lambda: render_deck(run_dir, cfg, findings=findings, approval=approval),
-        "appendix": lambda: render_appendix(run_dir, cfg, approval=approval),
+        "appendix": lambda: (
+            appendix.result() if appendix is not None else attempt_appendix(run_dir, cfg, approval)
+        ),
         "pdf": lambda: (
             render_pdf(report_html, run_dir / "report.pdf")
             if report_html and Path(report_html).is_file()

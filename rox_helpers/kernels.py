@@ -180,6 +180,19 @@ def _kernel_main(argv: list[str], env: dict[str, str], cwd: str | None, log: str
     kernelapp.launch_new_instance(argv=argv)
 
 
+def submit(fn, /, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a process forked from the warm server, beside this one: a
+    :class:`concurrent.futures.Future` of its result (``fn`` and its arguments must pickle).
+    ``rox run`` builds the Excel appendix so while it renders the report."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=_context())
+    with _without_main():
+        future = pool.submit(fn, *args, **kwargs)
+    pool.shutdown(wait=False)  # the worker ends when its one call is done
+    return future
+
+
 class ForkedKernelProcess:
     """What jupyter_client's local provisioner expects of a ``Popen``, for a forked kernel."""
 

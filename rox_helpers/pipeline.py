@@ -654,6 +654,14 @@ def render_run(
     manifest = json.loads(manifest_path.read_text())
     reviewed = apply_review(load_findings(run_dir), load_review(root))
     state = approval_state(manifest, approval_digest(run_dir, root))
+    # the Excel appendix (tens of thousands of cells through openpyxl) in a process of its
+    # own while this one renders the report, the deck and (in Chromium) the PDF
+    from rox_helpers import kernels
+    from rox_helpers.deliverables import attempt_appendix
+
+    appendix = (
+        kernels.submit(attempt_appendix, run_dir, cfg, state) if kernels.fork_enabled() else None
+    )
     # "Since the last run": the diff against the previous complete run, when something changed
     from rox_helpers.rundiff import since_last_run
 
@@ -674,7 +682,12 @@ def render_run(
     from rox_helpers.deliverables import manifest_outputs, render_deliverables
 
     made = render_deliverables(
-        run_dir, cfg, report_html=report, findings=reviewed.by_step, approval=state
+        run_dir,
+        cfg,
+        report_html=report,
+        findings=reviewed.by_step,
+        approval=state,
+        appendix=appendix,
     )
     manifest["outputs"] = {"report": "report.html", **manifest_outputs(made, run_dir)}
     manifest.update(review=reviewed.log(), approval=state["text"])
