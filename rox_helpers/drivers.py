@@ -2722,9 +2722,11 @@ def importance_performance(
         ok = ~np.isnan(r) & (w_all > 0)
         v = r[ok] if performance == "mean" else (r[ok] >= top_box_min).astype("float64")
         w = w_all[ok]
-        m = float(w @ v / w.sum())
+        # numpy's own sums, not BLAS's dot: a dot product of a long vector is split across
+        # BLAS threads, and the order it is added in (so its last digit) follows their number
+        m = float((w * v).sum() / w.sum())
         n_eff = w.sum() ** 2 / (w**2).sum()
-        var = float(w @ (v - m) ** 2 / w.sum())
+        var = float((w * (v - m) ** 2).sum() / w.sum())
         se = math.sqrt(var / max(n_eff - 1, 1))
         perf.append(m)
         lo.append(m - z * se)
