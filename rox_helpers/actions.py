@@ -290,23 +290,19 @@ def lead_up_stages(interactions, *, stay_stage: str = "check_in", max_rows: int 
     Such rows are dated ahead of the stay they lead to (by the booking lead time), so their
     count, channel or booked revenue in one window foretells stays in the next one. The
     stay stage itself is never a lead-up stage. ``interactions`` is a pandas frame or an
-    Ibis table (then at most ``max_rows`` rows are read).
+    Ibis table (then computed in its engine over every row, with window functions: only
+    one share per stage comes back, so it also runs on a log that stays in the client's
+    engine). ``max_rows`` is kept for callers of the earlier row-reading version; unused.
 
     Returns
     -------
     list of str
     """
-    cols = ["customer_id", "timestamp", "journey_stage"]
     if not isinstance(interactions, pd.DataFrame):
-        t = interactions
-        if "journey_stage" not in t.columns:
-            return []
-        keep = cols + (["completed"] if "completed" in t.columns else [])
-        d = t.filter(t["customer_id"].notnull()).select(keep).limit(max_rows).to_pandas()
-    else:
-        if "journey_stage" not in interactions.columns:
-            return []
-        d = interactions[interactions["customer_id"].notna()]
+        return _lead_up_stages_in_engine(interactions, stay_stage)
+    if "journey_stage" not in interactions.columns:
+        return []
+    d = interactions[interactions["customer_id"].notna()]
     done = d["completed"].fillna(True).astype(bool) if "completed" in d else True
     d = pd.DataFrame(
         {
@@ -330,6 +326,43 @@ def lead_up_stages(interactions, *, stay_stage: str = "check_in", max_rows: int 
     ).dropna(subset=["stay_ts"])
     before = (near["ts"] < near["stay_ts"]).groupby(near["stage"]).mean()
     return sorted(before.index[before > 0.5])
+
+
+def _lead_up_stages_in_engine(t, stay_stage: str) -> list[str]:
+    """:func:`lead_up_stages` as one query: each non-stay row's nearest completed stay of
+    the same customer (the last one at or before it, the first one after it, by window
+    functions; the earlier on a tie, as ``merge_asof(direction="nearest")``), then the
+    share of each stage's rows that come before it."""
+    import ibis
+
+    if "journey_stage" not in t.columns:
+        return []
+    t = t.filter(t["customer_id"].notnull() & t["timestamp"].notnull())
+    done = t["completed"].fill_null(True) if "completed" in t.columns else ibis.literal(True)
+    is_stay = (t["journey_stage"] == stay_stage) & done
+    t = t.mutate(_sec=t["timestamp"].epoch_seconds(), _is_stay=is_stay)
+    stay_sec = ibis.ifelse(t["_is_stay"], t["_sec"], ibis.null("int64"))
+    by = {"group_by": "customer_id", "order_by": ["_sec", ibis.desc("_is_stay")]}
+    t = t.mutate(
+        _prev=stay_sec.max().over(ibis.window(**by, rows=(None, 0))),
+        _next=stay_sec.min().over(ibis.window(**by, rows=(0, None))),
+    )
+    rows = t.filter(~t["_is_stay"] & (t["journey_stage"] != stay_stage))
+    rows = rows.filter(rows["_prev"].notnull() | rows["_next"].notnull())
+    back = rows["_sec"] - rows["_prev"]
+    ahead = rows["_next"] - rows["_sec"]
+    before = ibis.cases(
+        (rows["_prev"].isnull(), rows["_sec"] < rows["_next"]),
+        (rows["_next"].isnull(), False),
+        (back <= ahead, False),  # the stay at or before it is the nearest
+        else_=rows["_sec"] < rows["_next"],
+    )
+    shares = (
+        rows.group_by(stage=rows["journey_stage"])
+        .aggregate(before=ibis.ifelse(before, 1.0, 0.0).mean())  # PostgreSQL casts no bool
+        .to_pandas()
+    )
+    return sorted(str(s) for s in shares.loc[shares["before"] > 0.5, "stage"])
 
 
 def monthly_activity(
@@ -369,10 +402,12 @@ def monthly_activity(
         side = ~stage.isin(lead).fill_null(False) if lead else ibis.literal(True)
         g = t.mutate(
             month=t["timestamp"].truncate("M"),
-            _stay=((stage == stay_stage) & done).cast("int64"),
-            _dig=chan.isin(list(digital_channels)).fill_null(False).cast("int64"),
+            # 0/1 by ifelse: PostgreSQL casts no boolean to bigint (a missing stage is 0,
+            # as in the pandas branch)
+            _stay=ibis.ifelse(((stage == stay_stage) & done).fill_null(False), 1, 0),
+            _dig=ibis.ifelse(chan.isin(list(digital_channels)).fill_null(False), 1, 0),
             _rev=rev.cast("float64"),
-            _side=side.cast("int64"),
+            _side=ibis.ifelse(side, 1, 0),
         )
         agg = g.group_by(["customer_id", "month"]).aggregate(
             stays=g["_stay"].sum(),

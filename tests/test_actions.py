@@ -327,6 +327,27 @@ def test_lead_up_stages_and_stay_side_counts():
     assert panel.stay_side_interactions.tolist() == [[0, 4, 0]]
 
 
+def test_lead_up_stages_in_the_engine_equal_the_rows_read_in_pandas(sample_panel):
+    """On an Ibis table the lead-up stages are found in its engine (window functions, one
+    share per stage back): the same stages as from the rows in pandas, on the sample and on
+    small logs (a row at equal distance from two stays goes with the earlier one)."""
+    import ibis
+
+    data = sample_panel[2]
+    rows = data.interactions.to_pandas()
+    assert actions.lead_up_stages(data.interactions) == actions.lead_up_stages(rows)
+    assert actions.lead_up_stages(rows) == ["book", "discover", "pre_arrival"]
+    ts = pd.to_datetime(["2025-01-01", "2025-01-03", "2025-01-05", "2025-01-06", "2025-01-20"])
+    for stages in (
+        ["check_in", "x", "check_in", "y", "check_in"],  # x halfway: after the earlier stay
+        ["y", "x", "check_in", "y", "x"],
+        ["x", "x", "y", "y", "y"],  # no stay at all
+    ):
+        log = pd.DataFrame({"customer_id": "C1", "timestamp": ts, "journey_stage": stages})
+        assert actions.lead_up_stages(ibis.memtable(log)) == actions.lead_up_stages(log), stages
+    assert actions.lead_up_stages(ibis.memtable(log.drop(columns="journey_stage"))) == []
+
+
 def test_sample_privacy_evidence(sample_panel):
     _, truth, data = sample_panel
     p = data.privacy
