@@ -209,3 +209,37 @@ def test_blocked_clv_bootstrap_draws_the_same_resamples():
         ]
     )
     np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("in_engine", [True, False])
+@pytest.mark.parametrize("kind", ["text", "float"])
+def test_log_ids_tokenised_once_per_raw_value_equal_the_per_row_normalisation(
+    kind, in_engine, monkeypatch
+):
+    """Step 00 hashes the client's distinct raw ids and joins the tokens on the raw column;
+    the plain computation normalises every row's id first and joins on that."""
+    from rox_helpers import engines, interactions, privacy
+
+    key = privacy.PseudonymKey.from_bytes(b"0123456789abcdef-scale-paths-test")
+    if kind == "text":
+        raw = ["C1", "123", "123.0", " 123 ", "42.0", "  padded ", "padded", "o'brien", "",
+               "   ", None, "Renée", "Rene\u0301e", "ÅSA-7", "C1", "x" * 80]  # fmt: skip
+    else:
+        raw = [1.0, 2.0, 2.0, None, 123.0, 7.5, 1.0]
+    if not in_engine:  # a backend without the hash functions: tokens made in Python
+        monkeypatch.setattr(engines, "hmac_token", lambda *a, **k: None)
+    con = ibis.duckdb.connect()
+    log = con.create_table("log", pd.DataFrame({"gid": raw, "row": range(len(raw))}))
+    id_map = interactions._raw_id_map(con, log.gid, key, "duckdb")
+    j = log.left_join(id_map, log.gid == id_map._src_key)
+    got = j.select("row", "_pid").to_pandas().sort_values("row", ignore_index=True)
+
+    norm = log.select("row", customer_id=interactions._id(log.gid, "duckdb"))
+    ref_map = interactions._pseudonymised_ids(norm, key, "duckdb")
+    r = norm.left_join(ref_map, norm.customer_id == ref_map._raw_id)
+    want = r.select("row", "_pid").to_pandas().sort_values("row", ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
+    # blanks and missing ids have no token; the spellings of one id share one
+    assert got["_pid"].isna().sum() == (3 if kind == "text" else 1)
+    same = [1, 2, 3] if kind == "text" else [1, 2]
+    assert got["_pid"].iloc[same].nunique() == 1
