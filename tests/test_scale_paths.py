@@ -391,3 +391,34 @@ def test_adoption_design_shortcuts_equal_the_plain_running_sums():
         actions._season_of(*sums.controls(), np.arange(len(c_all)) % 3 + 0.5),
         actions._season(panel, c_all, np.arange(len(c_all)) % 3 + 0.5),
     )
+
+
+def test_shared_ids_of_two_runs_equal_the_set_intersection(tmp_path):
+    from rox_helpers import rundiff
+
+    cases = {
+        "text": (["a", "b", None, "c", "b"], ["b", "c", "d", None]),
+        "int": ([1, 2, 3, 3], [3, 4, 1]),
+        "mixed": ([1, 2, 3], ["1", "3", "x"]),
+        "category": (
+            pd.Categorical(["u1", "u2", "u2", None]),
+            pd.Categorical(["u2", "u3", "u1"]),
+        ),
+        "float": ([1.0, np.nan, 2.5], [2.5, np.nan, 7.0]),
+    }
+    for name, (a, b) in cases.items():
+        runs = []
+        for i, values in enumerate((a, b)):
+            run = tmp_path / f"{name}{i}"
+            (run / "artifacts" / "tables").mkdir(parents=True)
+            pd.DataFrame({"customer_id": values}).to_parquet(
+                run / "artifacts" / "tables" / "customers.parquet"
+            )
+            runs.append(run)
+        sets = [
+            set(pd.read_parquet(r / "artifacts/tables/customers.parquet")["customer_id"]
+                .dropna().astype(str))
+            for r in runs
+        ]  # fmt: skip
+        ia, ib = (rundiff._ids(r, "customers") for r in runs)
+        assert rundiff._n_shared(ia, ib) == len(sets[0] & sets[1]), name
