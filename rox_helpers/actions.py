@@ -237,6 +237,7 @@ class AdoptionPanel:
     stay_side_revenue: np.ndarray | None = None
 
     _cumsums: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _first_active: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -245,18 +246,29 @@ class AdoptionPanel:
     @property
     def first_active(self) -> np.ndarray:
         """Month position of each customer's first active month (``T`` if never active)."""
-        a = self.active > 0
-        return np.where(a.any(1), np.argmax(a, axis=1), a.shape[1])
+        if self._first_active is None:
+            a = self.active > 0
+            self._first_active = np.where(a.any(1), np.argmax(a, axis=1), a.shape[1])
+        return self._first_active
 
-    def cumsum(self, name: str) -> np.ndarray:
+    def cumsum(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """``(n, T + 1)`` running sums over months of an array (``any_stay``: months with a
-        stay), so that a window's sum is ``c[:, hi] - c[:, lo]``."""
-        if name not in self._cumsums:
-            a = (self.stays > 0).astype(float) if name == "any_stay" else getattr(self, name)
-            c = np.zeros((a.shape[0], a.shape[1] + 1))
-            np.cumsum(a, axis=1, out=c[:, 1:])
+        stay), so that a window's sum is ``c[:, hi] - c[:, lo]``. With ``rows``, those rows'
+        running sums (``(len(rows), T + 1)``, not kept): a design needs a few hundred
+        thousand rows, and the running sums of every array over a million customers were
+        the peak of step 06's memory."""
+        if rows is None and name in self._cumsums:
+            return self._cumsums[name]
+        a = self.stays if name == "any_stay" else getattr(self, name)
+        if rows is not None:
+            a = a[rows]
+        if name == "any_stay":
+            a = (a > 0).astype(float)
+        c = np.zeros((a.shape[0], a.shape[1] + 1))
+        np.cumsum(a, axis=1, out=c[:, 1:])
+        if rows is None:
             self._cumsums[name] = c
-        return self._cumsums[name]
+        return c
 
     def month_index(self, dates: pd.Series) -> np.ndarray:
         """Position of each date's month in ``months`` (may fall outside ``0..T-1``); a large
@@ -501,16 +513,16 @@ def adoption_panel(
     pos = pd.Series(np.arange(n), index=cust["customer_id"].to_numpy())
     names = ("stays", "revenue", "interactions", "digital")
     names += tuple(k for k in STAY_SIDE if k in activity.columns)
-    arrays = {k: np.zeros((n, T)) for k in names}
     # positions by one hash lookup over plain Python strings (pandas' string isin/loc were
     # most of this function's time at a million customers)
     ids = pd.Index(pos.index.astype(object))
     ri_all = ids.get_indexer(activity["customer_id"].astype(object))
     mi = _month_number(activity["month"]) - _month_number(months[:1])[0]
     ok = (ri_all >= 0) & (mi >= 0) & (mi < T)
-    ri, mi = ri_all[ok], mi[ok]
-    for k in arrays:
-        np.add.at(arrays[k], (ri, mi), activity[k].to_numpy(float)[ok])
+    cell = ri_all[ok] * T + mi[ok]
+    # sums into zeros by bincount: the same additions in the same order as np.add.at on a
+    # zero array (tested), several times faster
+    arrays = {k: _cell_sums(cell, activity[k].to_numpy(float)[ok], n, T) for k in names}
     starts = months.to_timestamp().to_numpy()
     ends = (months + 1).to_timestamp().to_numpy()
     days = (ends - starts) / np.timedelta64(1, "D")
@@ -518,8 +530,12 @@ def adoption_panel(
         su = pd.to_datetime(cust["signup_date"]).fillna(pd.Timestamp(starts[0])).to_numpy()
     else:
         su = np.full(n, starts[0])
-    lo = np.maximum(su[:, None], starts[None, :])
-    active = np.clip((ends[None, :] - lo) / np.timedelta64(1, "D") / days[None, :], 0, 1)
+    # month by month: the same operations on each element as one broadcast over all
+    # months, without its customers x months temporaries
+    active = np.empty((n, T))
+    for j in range(T):
+        lo = np.maximum(su, starts[j])
+        active[:, j] = np.clip((ends[j] - lo) / np.timedelta64(1, "D") / days[j], 0, 1)
     nps_sum = np.zeros((n, T))
     nps_n = np.zeros((n, T))
     if survey is not None and {"customer_id", "date", "nps"} <= set(survey.columns):
@@ -527,8 +543,9 @@ def adoption_panel(
         sri = ids.get_indexer(s["customer_id"].astype(object))
         smi = _month_number(pd.to_datetime(s["date"])) - _month_number(months[:1])[0]
         ok = (sri >= 0) & (smi >= 0) & (smi < T)
-        np.add.at(nps_sum, (sri[ok], smi[ok]), s["nps"].to_numpy(float)[ok])
-        np.add.at(nps_n, (sri[ok], smi[ok]), 1.0)
+        scell = sri[ok] * T + smi[ok]
+        nps_sum = _cell_sums(scell, s["nps"].to_numpy(float)[ok], n, T)
+        nps_n = _cell_sums(scell, np.ones(len(scell)), n, T)
     return AdoptionPanel(
         customers=cust,
         months=months,
@@ -537,6 +554,12 @@ def adoption_panel(
         nps_n=nps_n,
         **arrays,
     )
+
+
+def _cell_sums(cell: np.ndarray, values: np.ndarray, n: int, T: int) -> np.ndarray:
+    """``(n, T)`` sums of ``values`` by flat cell ``row * T + month``: ``np.add.at`` into
+    zeros, by ``np.bincount`` (which adds each value in turn, in the same order)."""
+    return np.bincount(cell, weights=values, minlength=n * T).reshape(n, T)
 
 
 OUTCOMES: dict[str, tuple[str, str]] = {
@@ -575,7 +598,9 @@ class _Design:
     def reseason(self, panel: AdoptionPanel, season: np.ndarray) -> _Design:
         """The same design under another seasonal index (a bootstrap replicate's)."""
         a = self.adj
-        new = _adjusted(a["active"], season, a["first"], a["mid"], a["k"])
+        if "active_t" not in a:  # months first, made once for all the replicates
+            a["active_t"] = np.ascontiguousarray(a["active"].T)
+        new = _adjusted(a["active_t"], season, a["first"], a["mid"], a["k"], months_first=True)
         values = {**self.values}
         for o in ("stays", "revenue"):
             values[o] = {
@@ -643,25 +668,80 @@ def _index_months(
 def _season(panel: AdoptionPanel, controls: np.ndarray, g: np.ndarray | None = None):
     """Seasonal index from the non-joiners (their calendar pattern of stays per active
     month), customers weighted by ``g`` (a bootstrap replicate's weights)."""
-    T = len(panel.months)
-    g = np.ones(len(controls)) if g is None else g
-    season = (g @ panel.stays[controls]) / np.maximum(g @ panel.active[controls], 1e-12)
+    return _season_of(panel.stays[controls], panel.active[controls], g)
+
+
+def _season_of(stays: np.ndarray, active: np.ndarray, g: np.ndarray | None = None):
+    """:func:`_season` from the non-joiners' rows of ``stays`` and ``active`` (taken once
+    for all the bootstrap replicates)."""
+    T = stays.shape[1]
+    g = np.ones(len(stays)) if g is None else g
+    season = (g @ stays) / np.maximum(g @ active, 1e-12)
     season = season / season[season > 0].mean() if (season > 0).any() else np.ones(T)
     return np.where(season > 0, season, 1.0)
 
 
-def _adjusted(active, season, first, mid, k) -> dict[str, np.ndarray]:
+def _adjusted(active, season, first, mid, k, *, months_first: bool = False):
     """Seasonally adjusted active months in the prior, baseline and post windows, from the
-    design rows' ``active`` months (n rows x T)."""
-    n, T = active.shape
-    cs = np.zeros((n, T + 1))
-    np.cumsum(active * season[None, :], axis=1, out=cs[:, 1:])
-    flat, base = cs.ravel(), np.arange(n) * (T + 1)
+    design rows' ``active`` months (n rows x T; T x n with ``months_first``).
+
+    Months first, the running sums over months are vector additions over the rows (each
+    bootstrap replicate makes them again): the same additions, in the same order, as
+    row by row (tested)."""
+    if not months_first:
+        n, T = active.shape
+        cs = np.zeros((n, T + 1))
+        np.cumsum(active * season[None, :], axis=1, out=cs[:, 1:])
+        flat, base, step = cs.ravel(), np.arange(n) * (T + 1), 1
+        total = cs[:, T]
+    else:
+        T, n = active.shape
+        cs = np.zeros((T + 1, n))
+        np.multiply(active, season[:, None], out=cs[1:])
+        for j in range(2, T + 1):  # np.cumsum over axis 0 walks each column in turn
+            cs[j] += cs[j - 1]
+        flat, base, step = cs.ravel(), np.arange(n), n
+        total = cs[T]
 
     def win(lo, hi):
-        return np.take(flat, base + hi) - np.take(flat, base + lo)
+        return np.take(flat, base + hi * step) - np.take(flat, base + lo * step)
 
-    return {"prior": win(first, mid), "base": win(mid, k), "post": cs[:, T] - win(0, k + 1)}
+    return {"prior": win(first, mid), "base": win(mid, k), "post": total - win(0, k + 1)}
+
+
+def _eligible(k, first, T: int, min_pre_months: int, min_post_months: int) -> np.ndarray:
+    """Index months with the history needed before and after them."""
+    return (k >= 0) & (k < T) & (k - first >= min_pre_months) & (T - 1 - k >= min_post_months)
+
+
+class _RowSums:
+    """The running sums (:meth:`AdoptionPanel.cumsum`) over the customers that can enter
+    the designs of one estimate, made once per array and shared by all its designs (the
+    draws of the index months): joiners with the history their join month needs, and the
+    non-joiners, whose index months are drawn. Also the non-joiners' rows of ``stays`` and
+    ``active`` for the seasonal index, taken once for every replicate."""
+
+    def __init__(self, panel: AdoptionPanel, rows: np.ndarray, controls: np.ndarray) -> None:
+        self.panel, self.rows, self.c_rows = panel, np.asarray(rows), np.asarray(controls)
+        self._sums: dict[str, np.ndarray] = {}
+        self._controls: tuple[np.ndarray, np.ndarray] | None = None
+
+    def position(self, rows: np.ndarray) -> np.ndarray:
+        """Positions of panel rows among ``self.rows`` (sorted), which must hold them."""
+        pos = np.searchsorted(self.rows, rows)
+        if len(rows) and not np.array_equal(self.rows[np.minimum(pos, len(self.rows) - 1)], rows):
+            raise ValueError("design rows outside the rows whose running sums were made")
+        return pos
+
+    def cumsum(self, name: str) -> np.ndarray:
+        if name not in self._sums:
+            self._sums[name] = self.panel.cumsum(name, self.rows)
+        return self._sums[name]
+
+    def controls(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._controls is None:
+            self._controls = (self.panel.stays[self.c_rows], self.panel.active[self.c_rows])
+        return self._controls
 
 
 def _design(
@@ -676,6 +756,7 @@ def _design(
     min_post_months: int,
     control_draws: int,
     static: pd.DataFrame,
+    sums: _RowSums | None = None,
 ) -> _Design:
     T = len(panel.months)
     t_rows = rows[treated_all[rows]]
@@ -693,23 +774,26 @@ def _design(
     k = np.concatenate([k_all[t_rows], rng.choice(pool, len(c_rep))])
     d = np.concatenate([np.ones(len(t_rows), bool), np.zeros(len(c_rep), bool)])
     u = np.concatenate([np.ones(len(t_rows)), np.full(len(c_rep), 1 / control_draws)])
-    season = _season(panel, c_rows)
+    season = _season_of(*sums.controls()) if sums is not None else _season(panel, c_rows)
 
     first = panel.first_active[all_rows]
-    eligible = (k >= 0) & (k < T) & (k - first >= min_pre_months) & (T - 1 - k >= min_post_months)
+    eligible = _eligible(k, first, T, min_pre_months, min_post_months)
     n_excluded = int((~eligible & d).sum())
     rows, k, d, u = all_rows[eligible], k[eligible], d[eligible], u[eligible]
     first = first[eligible]
     mid = first + (k - first) // 2
     end = np.full(len(rows), T)
-    # window sums as flat gathers from the running sums (one take per window and array)
+    # window sums as flat gathers from the running sums of the design rows (or of the rows
+    # ``sums`` holds for every design of one estimate): one take per window and array
     flat = {}
+    base = (np.arange(len(rows)) if sums is None else sums.position(rows)) * (T + 1)
 
     def win(name: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         c = flat.get(name)
         if c is None:
-            c = flat[name] = panel.cumsum(name).ravel()
-        base = rows * (T + 1)
+            c = flat[name] = (
+                panel.cumsum(name, rows) if sums is None else sums.cumsum(name)
+            ).ravel()
         return np.take(c, base + hi) - np.take(c, base + lo)
 
     def rate(name: str, den: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -1007,6 +1091,12 @@ def adoption_effects(
     import sklearn
     from threadpoolctl import threadpool_limits
 
+    # the running sums of the rows any design can hold, made once: joiners with enough
+    # history for their own join month, and every non-joiner of the estimate
+    t_all, c_all = base_rows[treated[base_rows]], base_rows[~treated[base_rows]]
+    T = len(panel.months)
+    ok = _eligible(k_all[t_all], panel.first_active[t_all], T, min_pre_months, min_post_months)
+    kw["sums"] = _RowSums(panel, np.union1d(t_all[ok], c_all), c_all)
     # many small least-squares problems: one BLAS thread each is faster than contention
     with threadpool_limits(limits=1, user_api="blas"):
         rng = np.random.default_rng(seed)
@@ -1035,7 +1125,7 @@ def adoption_effects(
             gt, gc = r.exponential(size=len(t_rows)), r.exponential(size=len(c_rows))
             g[t_rows], g[c_rows] = gt / gt.mean(), gc / gc.mean()
             db = designs[b % len(designs)]
-            bd = db.reseason(panel, _season(panel, c_rows, g[c_rows]))
+            bd = db.reseason(panel, _season_of(*kw["sums"].controls(), g[c_rows]))
             bd.weight = db.weight * g[db.rows]
             try:
                 # inputs checked once for the point estimate: skip sklearn's per-call checks

@@ -258,15 +258,20 @@ def _pseudonymised_ids(t: ibis.Table, key: privacy.PseudonymKey, backend: str) -
     """A table ``_raw_id -> _pid`` over the distinct customer ids, tokens computed in the
     engine (once per distinct id). Ids that are not printable ASCII, and every id on a
     backend without sha256/hex functions, are brought back, hashed by
-    :func:`rox_helpers.privacy.pseudonymise` and mapped (a memtable)."""
-    ids = t.select(_raw_id=t.customer_id).distinct().filter(lambda x: x._raw_id.notnull())
+    :func:`rox_helpers.privacy.pseudonymise` and mapped (a memtable).
+
+    A ``_src_id`` column of ``t`` (the client's raw value each id was normalised from) is
+    kept: the log then joins its tokens on the raw column, without normalising every row."""
+    extra = [c for c in ("_src_id",) if c in t.columns]
+    ids = t.select(t.customer_id.name("_raw_id"), *extra).distinct()
+    ids = ids.filter(ids._raw_id.notnull())
     token = engines.hmac_token(ids._raw_id, key.key, backend, "C-")
     if token is None:
         ids_df = ids.to_pandas()
         ids_df["_pid"] = privacy.pseudonymise(ids_df["_raw_id"].astype("str"), key, prefix="C-")
         return ibis.memtable(ids_df)
     odd = ids._raw_id.re_search(ODD_ID_RE)
-    odd_df = ids.filter(odd).to_pandas()
+    odd_df = ids.filter(odd).select("_raw_id").distinct().to_pandas()
     if not len(odd_df):
         return ids.mutate(_pid=token)
     odd_df["_pid"] = privacy.pseudonymise(odd_df["_raw_id"].astype("str"), key, prefix="C-")
@@ -277,7 +282,28 @@ def _pseudonymised_ids(t: ibis.Table, key: privacy.PseudonymKey, backend: str) -
         return ids.mutate(_pid=ibis.ifelse(odd, mapped, token))
     m = ibis.memtable(odd_df.rename(columns={"_raw_id": "_odd_id", "_pid": "_odd_pid"}))
     j = ids.left_join(m, ids._raw_id == m._odd_id)
-    return j.select(_raw_id=j._raw_id, _pid=ibis.ifelse(j._odd_pid.notnull(), j._odd_pid, token))
+    pid = ibis.ifelse(j._odd_pid.notnull(), j._odd_pid, token).name("_pid")
+    return j.select(j._raw_id, *[j[c] for c in extra], pid)
+
+
+def _raw_id_map(
+    con: ibis.BaseBackend, raw_id: ibis.Value, key: privacy.PseudonymKey, backend: str
+) -> ibis.Table:
+    """``_src_key -> _pid``: the token of each distinct raw value of the client's id column
+    (normalised by :func:`_id`, then :func:`_pseudonymised_ids`); raw values that normalise
+    to nothing (blank) have no row. Materialised on DuckDB."""
+    raw_ids = raw_id.name("_src_id").as_table().distinct()
+    if backend == "duckdb":
+        raw_ids = con.create_table("_src_ids", raw_ids, overwrite=True)
+    id_map = _pseudonymised_ids(
+        raw_ids.select(customer_id=_id(raw_ids._src_id, backend), _src_id=raw_ids._src_id),
+        key,
+        backend,
+    )
+    id_map = id_map.select(_src_key=id_map._src_id, _pid=id_map._pid)
+    if backend == "duckdb":
+        id_map = con.create_table("_id_map", id_map, overwrite=True)
+    return id_map
 
 
 def _open(loader: _Loader, src: Source, report) -> tuple[ibis.BaseBackend, ibis.Table] | None:
@@ -405,16 +431,18 @@ def load_interactions(loader: _Loader, src: Source):
             cols[canon] = _number(c, backend)
         elif cspec.kind == "bool":
             cols[canon] = _boolean(c, backend)
-    t = raw.select(**cols, **{f"_raw_{k}": v for k, v in raw_text.items()})
-
-    # pseudonymise customer ids in the engine (a join with their tokens, one per distinct id)
-    id_map = _pseudonymised_ids(t, loader.get_key(), backend)
-    if backend == "duckdb":
-        id_map = con.create_table("_id_map", id_map, overwrite=True)
-    t = t.left_join(id_map, t.customer_id == id_map._raw_id).drop("_raw_id")
-    t = t.mutate(customer_id=t._pid).drop("_pid")
-    if "_raw_customer_id" in t.columns:
-        t = t.drop("_raw_customer_id")  # the raw id never leaves the engine
+    # pseudonymise customer ids in the engine: the client's distinct raw ids (materialised
+    # on DuckDB) are normalised and hashed once each, and the log joins their tokens on the
+    # raw column. Normalising every row of the log instead (a trim and a regex per row,
+    # which DuckDB inlined into the hash and the join) was most of the load at 10M rows.
+    client_id = mapping["customer_id"]
+    id_map = _raw_id_map(con, raw[client_id], loader.get_key(), backend)
+    order = list(cols)
+    cols.pop("customer_id")
+    t = raw.select(_src_id=raw[client_id], **cols, **{f"_raw_{k}": v for k, v in raw_text.items()})
+    t = t.left_join(id_map, t._src_id == id_map._src_key)
+    # the raw id never leaves the engine
+    t = t.mutate(customer_id=t._pid).select(*order, *[f"_raw_{k}" for k in raw_text])
 
     # row rules
     rules: list[tuple[ibis.Value, str]] = []

@@ -546,16 +546,34 @@ def survey_changes(
     return out
 
 
-def _ids(run_dir: Path, table: str) -> set | None:
+def _ids(run_dir: Path, table: str):
+    """The distinct ids of a sample (a pyarrow array, nulls dropped), or None."""
     col = SAMPLE_IDS.get(table)
     if not col or not has_table(run_dir, table):
         return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     path = run_dir / "artifacts" / "tables" / f"{table}.parquet"
     if col not in pq.read_schema(path).names:
         return None
-    return set(pd.read_parquet(path, columns=[col])[col].dropna().astype(str))
+    ids = pq.read_table(path, columns=[col]).column(col)
+    if pa.types.is_dictionary(ids.type):  # a categorical column: its values
+        ids = ids.cast(ids.type.value_type)
+    return pc.unique(ids.drop_null())
+
+
+def _n_shared(ia, ib) -> int:
+    """How many distinct ids two samples share: set intersection of the ids as text
+    (tested), by an Arrow hash lookup rather than Python sets of a million strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if ia.type != ib.type:  # compare as text, as the sets of strings did
+        ia = pa.array(pd.Series(ia.to_pandas()).astype(str).unique())
+        ib = pa.array(pd.Series(ib.to_pandas()).astype(str).unique())
+    return int(pc.sum(pc.is_in(ia, value_set=ib)).as_py() or 0)
 
 
 def _table_changes(fa: pd.DataFrame, fb: pd.DataFrame, run_a, run_b, level) -> list[dict]:
@@ -570,7 +588,7 @@ def _table_changes(fa: pd.DataFrame, fb: pd.DataFrame, run_a, run_b, level) -> l
         sample = r["sample" + side]
         if sample not in overlap:
             ia, ib = _ids(run_a, sample), _ids(run_b, sample)
-            overlap[sample] = len(ia & ib) if ia is not None and ib is not None else -1
+            overlap[sample] = _n_shared(ia, ib) if ia is not None and ib is not None else -1
         a, b = r["estimate_a"], r["estimate_b"]
         change = b - a
         se = float(np.hypot(r["se_a"], r["se_b"]))

@@ -209,3 +209,216 @@ def test_blocked_clv_bootstrap_draws_the_same_resamples():
         ]
     )
     np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("in_engine", [True, False])
+@pytest.mark.parametrize("kind", ["text", "float"])
+def test_log_ids_tokenised_once_per_raw_value_equal_the_per_row_normalisation(
+    kind, in_engine, monkeypatch
+):
+    """Step 00 hashes the client's distinct raw ids and joins the tokens on the raw column;
+    the plain computation normalises every row's id first and joins on that."""
+    from rox_helpers import engines, interactions, privacy
+
+    key = privacy.PseudonymKey.from_bytes(b"0123456789abcdef-scale-paths-test")
+    if kind == "text":
+        raw = ["C1", "123", "123.0", " 123 ", "42.0", "  padded ", "padded", "o'brien", "",
+               "   ", None, "Renée", "Rene\u0301e", "ÅSA-7", "C1", "x" * 80]  # fmt: skip
+    else:
+        raw = [1.0, 2.0, 2.0, None, 123.0, 7.5, 1.0]
+    if not in_engine:  # a backend without the hash functions: tokens made in Python
+        monkeypatch.setattr(engines, "hmac_token", lambda *a, **k: None)
+    con = ibis.duckdb.connect()
+    log = con.create_table("log", pd.DataFrame({"gid": raw, "row": range(len(raw))}))
+    id_map = interactions._raw_id_map(con, log.gid, key, "duckdb")
+    j = log.left_join(id_map, log.gid == id_map._src_key)
+    got = j.select("row", "_pid").to_pandas().sort_values("row", ignore_index=True)
+
+    norm = log.select("row", customer_id=interactions._id(log.gid, "duckdb"))
+    ref_map = interactions._pseudonymised_ids(norm, key, "duckdb")
+    r = norm.left_join(ref_map, norm.customer_id == ref_map._raw_id)
+    want = r.select("row", "_pid").to_pandas().sort_values("row", ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
+    # blanks and missing ids have no token; the spellings of one id share one
+    assert got["_pid"].isna().sum() == (3 if kind == "text" else 1)
+    same = [1, 2, 3] if kind == "text" else [1, 2]
+    assert got["_pid"].iloc[same].nunique() == 1
+
+
+def _plain_adoption_arrays(customers, activity, survey, months):
+    """The adoption panel's arrays as first written: np.add.at into zeros, and the active
+    shares broadcast over customers x months at once."""
+    from rox_helpers import actions
+
+    T = len(months)
+    ids = pd.Index(customers["customer_id"].astype(object))
+    ri = ids.get_indexer(activity["customer_id"].astype(object))
+    mi = actions._month_number(activity["month"]) - actions._month_number(months[:1])[0]
+    ok = (ri >= 0) & (mi >= 0) & (mi < T)
+    out = {}
+    for k in ("stays", "revenue"):
+        a = np.zeros((len(ids), T))
+        np.add.at(a, (ri[ok], mi[ok]), activity[k].to_numpy(float)[ok])
+        out[k] = a
+    starts = months.to_timestamp().to_numpy()
+    ends = (months + 1).to_timestamp().to_numpy()
+    days = (ends - starts) / np.timedelta64(1, "D")
+    su = pd.to_datetime(customers["signup_date"]).fillna(pd.Timestamp(starts[0])).to_numpy()
+    lo = np.maximum(su[:, None], starts[None, :])
+    out["active"] = np.clip((ends[None, :] - lo) / np.timedelta64(1, "D") / days[None, :], 0, 1)
+    s = survey.dropna(subset=["customer_id", "date", "nps"])
+    sri = ids.get_indexer(s["customer_id"].astype(object))
+    smi = actions._month_number(pd.to_datetime(s["date"])) - actions._month_number(months[:1])[0]
+    ok = (sri >= 0) & (smi >= 0) & (smi < T)
+    out["nps_sum"], out["nps_n"] = np.zeros((len(ids), T)), np.zeros((len(ids), T))
+    np.add.at(out["nps_sum"], (sri[ok], smi[ok]), s["nps"].to_numpy(float)[ok])
+    np.add.at(out["nps_n"], (sri[ok], smi[ok]), 1.0)
+    return out
+
+
+def _adoption_inputs(seed: int = 14, n: int = 600):
+    rng = np.random.default_rng(seed)
+    ids = [f"C{i}" for i in range(n)]
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "signup_date": pd.Timestamp("2024-03-01")
+            + pd.to_timedelta(rng.integers(0, 500, n), unit="D"),
+            "region": rng.choice(["N", "S", "E"], n),
+            "is_community_member": rng.random(n) < 0.3,
+        }
+    )
+    customers.loc[rng.random(n) < 0.05, "signup_date"] = pd.NaT
+    join = customers["signup_date"].fillna(pd.Timestamp("2024-03-01")) + pd.to_timedelta(
+        rng.integers(0, 400, n), unit="D"
+    )
+    customers["community_join_date"] = join.where(customers["is_community_member"])
+    m = 4 * n
+    activity = pd.DataFrame(
+        {
+            "customer_id": rng.choice([*ids, "stranger"], m),
+            "month": pd.PeriodIndex(
+                pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 760, m), unit="D"),
+                freq="M",
+            ),
+            "stays": rng.poisson(0.4, m),
+            "revenue": rng.gamma(2.0, 77.7, m) * (rng.random(m) < 0.5),
+        }
+    )
+    activity = activity.groupby(["customer_id", "month"], as_index=False).sum()
+    for k in ("interactions", "digital"):
+        activity[k] = rng.poisson(2.0, len(activity))
+    activity.attrs.update(first=pd.Timestamp("2024-01-01"), last=pd.Timestamp("2026-01-31 23:00"))
+    survey = pd.DataFrame(
+        {
+            "customer_id": rng.choice(ids, n // 2),
+            "date": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 760, n // 2), unit="D"),
+            "nps": rng.integers(0, 11, n // 2).astype(float),
+        }
+    )
+    return customers, activity, survey
+
+
+def test_adoption_panel_equals_add_at_and_broadcast():
+    from rox_helpers import actions
+
+    customers, activity, survey = _adoption_inputs()
+    panel = actions.adoption_panel(customers, activity, survey)
+    want = _plain_adoption_arrays(customers, activity, survey, panel.months)
+    for k, a in want.items():
+        np.testing.assert_array_equal(getattr(panel, k), a, err_msg=k)
+    # np.bincount adds repeated cells in turn, as np.add.at does
+    cell = np.array([3, 1, 3, 3, 0, 5])
+    v = np.array([0.1, 2.0, 0.2, 0.3, -0.0, 1e-17])
+    ref = np.zeros(6)
+    np.add.at(ref, cell, v)
+    np.testing.assert_array_equal(actions._cell_sums(cell, v, 2, 3).ravel(), ref)
+
+
+def test_adoption_design_shortcuts_equal_the_plain_running_sums():
+    from rox_helpers import actions
+
+    customers, activity, survey = _adoption_inputs(seed=15)
+    panel = actions.adoption_panel(customers, activity, survey)
+    rows = np.array([5, 2, 2, 400, 7])
+    for name in ("stays", "revenue", "any_stay", "active"):
+        full = actions.AdoptionPanel.cumsum(panel, name)
+        np.testing.assert_array_equal(panel.cumsum(name, rows), full[rows])
+    # months first: the same running sums, added in the same order
+    rng = np.random.default_rng(16)
+    active = rng.uniform(0, 1, (50, panel.active.shape[1]))
+    season = rng.uniform(0.5, 1.5, active.shape[1])
+    T = active.shape[1]
+    first = rng.integers(0, 6, 50)
+    k = rng.integers(8, T - 1, 50)
+    mid = first + (k - first) // 2
+    a = actions._adjusted(active, season, first, mid, k)
+    b = actions._adjusted(np.ascontiguousarray(active.T), season, first, mid, k, months_first=True)
+    for w in a:
+        np.testing.assert_array_equal(a[w], b[w])
+    # the shared running sums of one estimate give each design the numbers of its own
+    treated, k_all, valid = actions._index_months(
+        panel, "is_community_member", "community_join_date"
+    )
+    base = np.flatnonzero(valid)
+    kw = {
+        "min_pre_months": 3,
+        "min_post_months": 2,
+        "control_draws": 3,
+        "static": actions._static_dummies(panel.customers, ["region"]),
+    }
+    t_all, c_all = base[treated[base]], base[~treated[base]]
+    ok = actions._eligible(k_all[t_all], panel.first_active[t_all], T, 3, 2)
+    sums = actions._RowSums(panel, np.union1d(t_all[ok], c_all), c_all)
+    for j in range(3):
+        plain = actions._design(panel, base, treated, k_all, None, np.random.default_rng(j), **kw)
+        fast = actions._design(
+            panel, base, treated, k_all, None, np.random.default_rng(j), sums=sums, **kw
+        )
+        assert plain.treated.sum() > 20 and (~plain.treated).sum() > 100
+        np.testing.assert_array_equal(fast.rows, plain.rows)
+        pd.testing.assert_frame_equal(fast.X, plain.X, check_exact=True)
+        for o in plain.values:
+            for w in ("base", "post"):
+                np.testing.assert_array_equal(fast.values[o][w], plain.values[o][w])
+        season = actions._season(panel, c_all, rng.exponential(size=len(c_all)))
+        r1, r2 = plain.reseason(panel, season), fast.reseason(panel, season)
+        np.testing.assert_array_equal(r1.matrix(), r2.matrix())
+        for o in ("stays", "revenue"):
+            np.testing.assert_array_equal(r1.values[o]["post"], r2.values[o]["post"])
+    np.testing.assert_array_equal(
+        actions._season_of(*sums.controls(), np.arange(len(c_all)) % 3 + 0.5),
+        actions._season(panel, c_all, np.arange(len(c_all)) % 3 + 0.5),
+    )
+
+
+def test_shared_ids_of_two_runs_equal_the_set_intersection(tmp_path):
+    from rox_helpers import rundiff
+
+    cases = {
+        "text": (["a", "b", None, "c", "b"], ["b", "c", "d", None]),
+        "int": ([1, 2, 3, 3], [3, 4, 1]),
+        "mixed": ([1, 2, 3], ["1", "3", "x"]),
+        "category": (
+            pd.Categorical(["u1", "u2", "u2", None]),
+            pd.Categorical(["u2", "u3", "u1"]),
+        ),
+        "float": ([1.0, np.nan, 2.5], [2.5, np.nan, 7.0]),
+    }
+    for name, (a, b) in cases.items():
+        runs = []
+        for i, values in enumerate((a, b)):
+            run = tmp_path / f"{name}{i}"
+            (run / "artifacts" / "tables").mkdir(parents=True)
+            pd.DataFrame({"customer_id": values}).to_parquet(
+                run / "artifacts" / "tables" / "customers.parquet"
+            )
+            runs.append(run)
+        sets = [
+            set(pd.read_parquet(r / "artifacts/tables/customers.parquet")["customer_id"]
+                .dropna().astype(str))
+            for r in runs
+        ]  # fmt: skip
+        ia, ib = (rundiff._ids(r, "customers") for r in runs)
+        assert rundiff._n_shared(ia, ib) == len(sets[0] & sets[1]), name
