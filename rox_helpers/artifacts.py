@@ -330,6 +330,94 @@ def open_interactions(run_dir: str | Path):
     return con.read_parquet(str(path), table_name="interactions")
 
 
+def log_withheld(run_dir: str | Path) -> str | None:
+    """Where the interaction log stayed when step 00 brought back only features and
+    aggregates (``extract: features``): the source as the data-quality table names it
+    (backend and table, no credentials), or None when the run has the log or no log at
+    all. Read from the ``artifacts/interactions_extract.json`` marker step 00 writes."""
+    path = Path(run_dir) / "artifacts" / "interactions_extract.json"
+    if not path.is_file():
+        return None
+    marker = json.loads(path.read_text())
+    if marker.get("extract") != "features":
+        return None
+    return str(marker.get("source") or "the client's engine")
+
+
+#: the per-customer summaries of a withheld log (segmentation.LogSummaries), as tables
+LOG_SUMMARY_TABLES = ("features", "outcomes", "early", "later")
+
+
+def save_log_summaries(run_dir: str | Path, summaries) -> str | None:
+    """Write a :class:`~rox_helpers.segmentation.LogSummaries` as tables
+    ``log_summary_<part>`` (customer_id a column); returns its split date as text."""
+    for part in LOG_SUMMARY_TABLES:
+        frame = getattr(summaries, part)
+        if frame is not None:
+            table = frame.reset_index()
+            table.attrs = {}
+            save_table(run_dir, f"log_summary_{part}", table)
+    return None if summaries.split is None else summaries.split.isoformat()
+
+
+def load_log_summaries(run_dir: str | Path):
+    """The per-customer summaries step 00 computed in the client's engine when the log
+    stayed there (:func:`log_withheld`), as a
+    :class:`~rox_helpers.segmentation.LogSummaries`; None otherwise."""
+    if log_withheld(run_dir) is None or not has_table(run_dir, "log_summary_features"):
+        return None
+    from rox_helpers.segmentation import LogSummaries
+
+    def part(name: str) -> pd.DataFrame | None:
+        if not has_table(run_dir, f"log_summary_{name}"):
+            return None
+        return load_table(run_dir, f"log_summary_{name}").set_index("customer_id")
+
+    marker = json.loads((Path(run_dir) / "artifacts" / "interactions_extract.json").read_text())
+    split = marker.get("split")
+    return LogSummaries(
+        features=part("features"),
+        outcomes=part("outcomes"),
+        early=part("early"),
+        later=part("later"),
+        split=None if split is None else pd.Timestamp(split),
+    )
+
+
+def load_monthly_activity(run_dir: str | Path) -> pd.DataFrame | None:
+    """Step 06's customer x month activity (:func:`rox_helpers.actions.monthly_activity`,
+    its ``attrs`` included) as step 00 aggregated it in the client's engine when the log
+    stayed there; None otherwise."""
+    if log_withheld(run_dir) is None or not has_table(run_dir, "interactions_customer_month"):
+        return None
+    marker = json.loads((Path(run_dir) / "artifacts" / "interactions_extract.json").read_text())
+    span = marker["activity"]
+    activity = load_table(run_dir, "interactions_customer_month")
+    activity["month"] = activity["month"].dt.to_period("M")
+    activity.attrs.update(
+        first=pd.Timestamp(span["first"]),
+        last=pd.Timestamp(span["last"]),
+        lead_stages=list(span["lead_stages"]),
+    )
+    return activity
+
+
+def log_skip_reason(run_dir: str | Path, otherwise: str) -> str:
+    """Why a section that needs the row-level interaction log is skipped: when the log
+    stayed in the client's engine (``extract: features``), that, naming the source and how
+    to bring the rows; ``otherwise`` (the section's own reason) when the run has the log or
+    the engagement has none."""
+    source = log_withheld(run_dir)
+    if source is None:
+        return otherwise
+    return (
+        f"needs the row-level interaction log, which stayed in the client's engine ({source}): "
+        "with extract: features only per-customer features, customer x month activity and "
+        "unit x month aggregates came back. Set data.interactions.extract: log in "
+        "engagement.yml to bring the validated, pseudonymised rows into the run."
+    )
+
+
 def read_manifest(
     run_dir: str | Path,
     *,
@@ -425,14 +513,12 @@ def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
     if data.interactions is not None:
         from rox_helpers.engines import unit_month_aggregates, write_parquet
 
-        if getattr(data, "extract", "log") == "features":
+        withheld = getattr(data, "extract", "log") == "features"
+        if withheld:
             # the log stays in the client's engine: only aggregates (and, below, the customer
-            # features) come back; steps needing rows say they need extract: log
+            # features and what the segmentation needs of it) come back; steps needing rows
+            # say they need extract: log
             save_table(run_dir, "interactions_unit_month", unit_month_aggregates(data.interactions))
-            (Path(run_dir) / "artifacts" / "interactions_extract.json").write_text(
-                json.dumps({"extract": "features", "source": data.reports["interactions"].file})
-                + "\n"
-            )
         else:
             # the validated, pseudonymised log, streamed by the engine (never through pandas
             # on DuckDB; record batches from a client's engine), renamed into place when done
@@ -451,6 +537,38 @@ def persist_engagement_data(run_dir: str | Path, data) -> dict[str, int]:
             digital_channels=data.config.journey.digital_channels,
         )
         save_table(run_dir, "customer_features", feats)
+        if withheld:
+            from rox_helpers.segmentation import log_summaries
+
+            summaries = log_summaries(
+                data.interactions,
+                customers=data.tables.get("customers"),
+                digital_channels=data.config.journey.digital_channels,
+                precomputed=feats,
+            )
+            split = save_log_summaries(run_dir, summaries)
+            # step 06's customer x month activity, aggregated in the engine
+            from rox_helpers.actions import monthly_activity
+
+            activity = monthly_activity(
+                data.interactions, digital_channels=data.config.journey.digital_channels
+            )
+            table = activity.assign(month=activity["month"].dt.to_timestamp())
+            table.attrs = {}  # time stamps: kept in the marker below (parquet takes JSON attrs)
+            save_table(run_dir, "interactions_customer_month", table)
+            marker = {
+                "extract": "features",
+                "source": data.reports["interactions"].file,
+                "split": split,
+                "activity": {
+                    "first": activity.attrs["first"].isoformat(),
+                    "last": activity.attrs["last"].isoformat(),
+                    "lead_stages": list(activity.attrs["lead_stages"]),
+                },
+            }
+            (Path(run_dir) / "artifacts" / "interactions_extract.json").write_text(
+                json.dumps(marker) + "\n"
+            )
     # what the privacy step found and which collected fields are used (step 06's data
     # respect), so later steps need not load the engagement again
     from rox_helpers.actions import collected_fields

@@ -135,14 +135,17 @@ def analysis_availability(data: EngagementData) -> pd.DataFrame:
                 missing.append("at least two rated attributes in the codebook")
         if req.step == "07" and not data.config.scenarios:
             missing.append("investment scenarios in engagement.yml")
-        if getattr(data, "extract", "log") == "features" and any(
-            t == "interactions" for t, _ in req.needs
+        # the segmentation reads per-customer summaries step 00 computes in the engine
+        if (
+            getattr(data, "extract", "log") == "features"
+            and req.step != "02"
+            and any(t == "interactions" for t, _ in req.needs)
         ):
             # the log stayed in the client's engine: only features and aggregates came back
             missing.append(
                 "the row-level interaction log (set data.interactions.extract: log; with "
-                "extract: features only customer features and unit x month aggregates leave "
-                "the client's engine)"
+                "extract: features only customer features, the segmentation's per-customer "
+                "summaries and unit x month aggregates leave the client's engine)"
             )
         runs = not missing
         reason = "" if runs else "needs " + ", ".join(dict.fromkeys(missing))

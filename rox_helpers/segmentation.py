@@ -86,12 +86,14 @@ __all__ = [
     "DEFAULT_FEATURES",
     "PHRASES",
     "BehaviouralSegmenter",
+    "LogSummaries",
     "SegmentProfiles",
     "SegmentationResult",
     "TypingTool",
     "behaviour_vs_demographics",
     "behavioural_features",
     "customer_outcomes",
+    "log_summaries",
     "make_preprocessor",
     "observed_enough",
     "profile_segments",
@@ -160,6 +162,11 @@ PURPOSE_PREFIX = "trip_share_"
 
 def _ts(value: Any) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(value)
+
+
+def _as_float(cond: ibis.BooleanValue) -> ibis.FloatingValue:
+    """1.0, 0.0 or NULL (as ``cast("float64")``, which PostgreSQL refuses for booleans)."""
+    return ibis.cases((cond, 1.0), (~cond, 0.0), else_=ibis.null("float64"))
 
 
 def _period(t: ibis.Table, start: pd.Timestamp | None, end: pd.Timestamp | None) -> ibis.Table:
@@ -273,7 +280,7 @@ def behavioural_features(
         b = t.filter(t.journey_stage == booking_stage)
         aggs = {"bookings": b.count().cast("float64")}
         for ch in channels or ():
-            aggs[f"book_share_{_safe(ch)}"] = (b.channel == ch).cast("float64").mean()
+            aggs[f"book_share_{_safe(ch)}"] = _as_float(b.channel == ch).mean()
         parts.append(
             b.group_by("customer_id").aggregate(**aggs).to_pandas().set_index("customer_id")
         )
@@ -468,7 +475,7 @@ def customer_outcomes(
     t = _period(interactions.filter(interactions.customer_id.notnull()), start, end)
     cols = set(t.columns)
     if "journey_stage" in cols:
-        stays = (t.journey_stage == arrival_stage).cast("float64").sum()
+        stays = _as_float(t.journey_stage == arrival_stage).sum()
     else:
         stays = t.timestamp.date().nunique().cast("float64")
     aggs = {"stays": stays, "retained": ibis.literal(1.0)}
@@ -482,10 +489,79 @@ def customer_outcomes(
         idx = pd.Index(customers, dtype="str", name="customer_id")
         out = out.reindex(idx).fillna(0.0)
     out.index.name = "customer_id"
+    return _with_nps(out, cx_survey, start, end)
+
+
+def _with_nps(outcomes: pd.DataFrame, cx_survey: pd.DataFrame | None, start, end) -> pd.DataFrame:
+    """``outcomes`` with the customers' mean NPS answer in ``[start, end)`` (when the survey
+    has one; missing for customers who did not answer)."""
     if cx_survey is not None and "nps" in cx_survey.columns:
-        sv = survey_features(cx_survey, start=start, end=end, attributes=())
-        out["nps"] = sv["nps"].reindex(out.index)
-    return out
+        sv = survey_features(cx_survey, start=_ts(start), end=_ts(end), attributes=())
+        outcomes["nps"] = sv["nps"].reindex(outcomes.index)
+    return outcomes
+
+
+@dataclass
+class LogSummaries:
+    """Everything the segmentation step takes from the interaction log, per customer: what
+    step 00 computes in the client's engine when the log stays there (``extract:
+    features``), so that the segments need no row of it.
+
+    Attributes
+    ----------
+    features : pandas.DataFrame
+        :func:`behavioural_features` over the whole log.
+    outcomes : pandas.DataFrame
+        ``stays`` and ``revenue`` per active customer (:func:`customer_outcomes`).
+    early, later : pandas.DataFrame or None
+        Features before ``split`` and outcomes from ``split`` on (of the customers in
+        ``early``, survey NPS left out), for :func:`behaviour_vs_demographics`; None when
+        the customer table has no age band and region.
+    split : Timestamp or None
+    """
+
+    features: pd.DataFrame
+    outcomes: pd.DataFrame
+    early: pd.DataFrame | None = None
+    later: pd.DataFrame | None = None
+    split: pd.Timestamp | None = None
+
+
+def log_summaries(
+    interactions: ibis.Table,
+    *,
+    customers: pd.DataFrame | None = None,
+    digital_channels: Sequence[str] = ("web", "app"),
+    split: pd.Timestamp | str | None = None,
+    precomputed: pd.DataFrame | None = None,
+) -> LogSummaries:
+    """The per-customer summaries of the log the segmentation uses (:class:`LogSummaries`),
+    aggregated by the log's engine.
+
+    ``split`` is the start of the "later" period (the middle of the log by default);
+    ``precomputed`` the setup step's ``customer_features`` (see
+    :func:`behavioural_features`).
+    """
+    X = behavioural_features(
+        interactions,
+        customers=customers,
+        digital_channels=digital_channels,
+        precomputed=precomputed,
+    )
+    # in customer order: engines return groups in any order, the run's artifact must not
+    outcomes = customer_outcomes(interactions)[["stays", "revenue"]].sort_index()
+    if customers is None or not {"age_band", "region"} <= set(customers.columns):
+        return LogSummaries(X, outcomes)
+    if split is None:
+        lo = pd.Timestamp(interactions.timestamp.min().to_pyarrow().as_py())
+        hi = pd.Timestamp(interactions.timestamp.max().to_pyarrow().as_py())
+        split = (lo + (hi - lo) / 2).normalize()
+    split = pd.Timestamp(split)
+    early = behavioural_features(
+        interactions, customers=customers, end=split, digital_channels=digital_channels
+    )
+    later = customer_outcomes(interactions, customers=early.index, start=split)
+    return LogSummaries(X, outcomes, early, later, split)
 
 
 # --------------------------------------------------------------------------------------
@@ -1788,6 +1864,7 @@ def segment_engagement(
     random_state: int | None = None,
     segmenter_params: Mapping[str, Any] | None = None,
     features_table: pd.DataFrame | None = None,
+    summaries: LogSummaries | None = None,
 ) -> SegmentationResult:
     """Segment a loaded engagement's customers and evaluate the segments.
 
@@ -1812,6 +1889,10 @@ def segment_engagement(
     features_table : pandas.DataFrame, optional
         The setup step's ``customer_features`` of the same log: the whole-log features
         start from it (see :func:`behavioural_features`) instead of a second aggregation.
+    summaries : LogSummaries, optional
+        What the segmentation takes from the log, computed beforehand
+        (:func:`log_summaries`; step 00 does it in the client's engine under ``extract:
+        features``): then ``data.interactions`` is not read and may be None.
 
     Returns
     -------
@@ -1828,23 +1909,25 @@ def segment_engagement(
     descriptions = (
         descriptions if descriptions is not None else (dict(sc.descriptions) if sc else None)
     )
-    if data.interactions is None:
-        raise DataValidationError(
-            "behavioural segmentation needs the interactions table",
-            column="data.interactions",
-            rule="interactions declared",
-            fix="Declare the interaction log under data.interactions in engagement.yml.",
-        )
     customers = data.tables.get("customers")
     survey = data.tables.get("cx_survey")
-    digital = tuple(cfg.journey.digital_channels)
+    if summaries is None:
+        if data.interactions is None:
+            raise DataValidationError(
+                "behavioural segmentation needs the interactions table",
+                column="data.interactions",
+                rule="interactions declared",
+                fix="Declare the interaction log under data.interactions in engagement.yml.",
+            )
+        summaries = log_summaries(
+            data.interactions,
+            customers=customers,
+            digital_channels=tuple(cfg.journey.digital_channels),
+            split=split,
+            precomputed=features_table,
+        )
     notes: list[str] = []
-    X = behavioural_features(
-        data.interactions,
-        customers=customers,
-        digital_channels=digital,
-        precomputed=features_table,
-    )
+    X = summaries.features
     if customers is not None:
         n_all = customers["customer_id"].nunique()
         notes.append(
@@ -1885,7 +1968,9 @@ def segment_engagement(
     weight = "weight" if survey is not None and use_weight and "weight" in survey else None
     outcomes = segment_outcomes(
         s,
-        outcomes=customer_outcomes(data.interactions, customers=X.index)[["stays", "revenue"]],
+        outcomes=summaries.outcomes.reindex(
+            pd.Index(X.index, dtype="str", name="customer_id")
+        ).fillna(0.0),
         cx_survey=survey,
         names=name_of,
         weight=weight,
@@ -1895,17 +1980,15 @@ def segment_engagement(
     proj["name"] = proj["segment"].map(name_of)
 
     vs = None
-    if customers is not None and {"age_band", "region"} <= set(customers.columns):
-        if split is None:
-            lo = pd.Timestamp(data.interactions.timestamp.min().to_pyarrow().as_py())
-            hi = pd.Timestamp(data.interactions.timestamp.max().to_pyarrow().as_py())
-            split = (lo + (hi - lo) / 2).normalize()
-        early = behavioural_features(
-            data.interactions, customers=customers, end=split, digital_channels=digital
-        )
-        later = customer_outcomes(
-            data.interactions, customers=early.index, cx_survey=survey, start=split
-        )
+    if (
+        customers is not None
+        and {"age_band", "region"} <= set(customers.columns)
+        and summaries.early is not None
+        and summaries.later is not None
+    ):
+        split = summaries.split
+        early = summaries.early
+        later = _with_nps(summaries.later.copy(), survey, split, None)
         vs = behaviour_vs_demographics(
             early,
             customers,

@@ -498,3 +498,40 @@ def test_segment_engagement_names_flow_through(loaded):
     assert "no interaction" in res.notes[0] and "too little behaviour" in res.notes[1]
     assert 0 < few < none and none + few == n_cust - len(res.segments)
     assert res.segments["customer_id"].is_unique
+
+
+def test_segments_from_the_engines_summaries_equal_segments_from_the_log(loaded, tmp_path):
+    """With extract: features the log stays in the client's engine and step 00 brings back
+    only per-customer summaries (persisted in the run); segmenting from those, without a
+    row of the log, gives the same segments, profiles, outcomes, behaviour-vs-demographics
+    comparison, typing tool and findings as segmenting from the log."""
+    from dataclasses import replace
+
+    from rox_helpers import artifacts
+    from rox_helpers.segmentation import segment_engagement, segmentation_findings
+
+    kw = {"k_range": (3, 4), "n_boot": 50, "segmenter_params": QUICK}
+    from_log = segment_engagement(loaded, **kw)
+
+    run_dir = artifacts.new_run_dir(tmp_path / "eng")
+    artifacts.persist_engagement_data(run_dir, replace(loaded, extract="features"))
+    assert not artifacts.has_table(run_dir, "interactions")  # no row of the log came back
+    summaries = artifacts.load_log_summaries(run_dir)
+    assert summaries is not None and summaries.early is not None
+    assert artifacts.log_withheld(run_dir) == loaded.reports["interactions"].file
+    from_summaries = segment_engagement(
+        replace(loaded, interactions=None), summaries=summaries, **kw
+    )
+
+    pd.testing.assert_frame_equal(from_summaries.segments, from_log.segments)
+    pd.testing.assert_frame_equal(from_summaries.features, from_log.features)
+    pd.testing.assert_frame_equal(from_summaries.profiles.summary, from_log.profiles.summary)
+    pd.testing.assert_frame_equal(from_summaries.outcomes, from_log.outcomes)
+    pd.testing.assert_frame_equal(from_summaries.versus_demographics, from_log.versus_demographics)
+    assert from_summaries.versus_demographics.attrs == from_log.versus_demographics.attrs
+    assert from_summaries.typing.rules == from_log.typing.rules
+    assert from_summaries.notes == from_log.notes
+    assert segmentation_findings(from_summaries) == segmentation_findings(from_log)
+    # without the log or its summaries the segmentation says what it needs
+    with pytest.raises(DataValidationError, match="needs the interactions table"):
+        segment_engagement(replace(loaded, interactions=None), **kw)

@@ -10,13 +10,11 @@ starting ``src_``) and drops them.
 from __future__ import annotations
 
 import json
-import re
 import socket
 import textwrap
 from pathlib import Path
 
 import ibis
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -28,7 +26,6 @@ from rox_helpers.cli import app
 from rox_helpers.config import Source, parse_engagement_config
 from rox_helpers.data import load_engagement
 from rox_helpers.errors import ConfigError, DataValidationError
-from rox_helpers.pipeline import STEPS
 
 runner = CliRunner()
 KEY = privacy.PseudonymKey.from_bytes(b"0123456789abcdef-a-test-key-for-sources")
@@ -433,201 +430,6 @@ def test_manifest_records_backend_table_and_rows_not_credentials(
     assert "postgres@" not in text and "sha256" not in entry
 
 
-# --------------------------------------------------------------------------------------
-# End to end: the whole sample engagement with its log on PostgreSQL and on Spark
-# --------------------------------------------------------------------------------------
-
-#: tables the engines must write identically (the log, its features and the segments made
-#: from them); every other table is compared to :data:`RTOL`
-EXACT_TABLES = ("interactions", "customer_features", "customer_segments", "segment_profiles")
-#: each engine returns the log's rows in its own order, so later sums over them (the CLV
-#: models' inputs) add up in another order: measured differences are below 1.3e-6 relative
-#: (a Gamma-Gamma standard error), 1e-7 for the ROX ratios; a wrong row would move a figure
-#: far more
-RTOL = 1e-5
-
-
-def _artifacts(run_dir: Path) -> dict[str, pd.DataFrame | dict]:
-    """Every artifact table (rows in a canonical order) and findings file of a run."""
-    out: dict[str, pd.DataFrame | dict] = {}
-    for p in sorted((run_dir / "artifacts").rglob("*")):
-        key = str(p.relative_to(run_dir))
-        if p.suffix == ".parquet":
-            df = pd.read_parquet(p)
-            if p.stem == "data_quality":
-                df = df.drop(columns="file")  # a file name here, backend and table there
-            for col in df.columns:  # time stamps compared in microseconds (Spark: us,
-                if pd.api.types.is_datetime64_any_dtype(df[col]):  # DuckDB: ns or us)
-                    df[col] = df[col].astype("datetime64[us]")
-            if p.stem == "interactions":  # an engine returns rows in its own order
-                df = df.sort_values(list(df.columns)).reset_index(drop=True)
-            out[key] = df
-        elif p.suffix == ".json":
-            payload = json.loads(p.read_text())
-            if p.name == "load_privacy.json":
-                payload.pop("key_source")  # names each copy's key file (same key inside)
-            out[key] = payload
-    return out
-
-
-def _same_json(got, want, where: str) -> None:
-    """The same findings: every text (headlines, evidence, the figures as the report prints
-    them) identical; unrounded numbers kept beside them equal to :data:`RTOL`."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and got.keys() == want.keys(), where
-        for k in want:
-            _same_json(got[k], want[k], f"{where}.{k}")
-    elif isinstance(want, list):
-        assert isinstance(got, list) and len(got) == len(want), where
-        for i, (g, w) in enumerate(zip(got, want, strict=True)):
-            _same_json(g, w, f"{where}[{i}]")
-    elif isinstance(want, float) and not isinstance(got, bool):
-        assert got == pytest.approx(want, rel=RTOL, nan_ok=True), where
-    else:
-        assert got == want, where
-
-
-def _same_run_results(a: Path, b: Path, engine: str) -> list[str]:
-    """Every findings file the same (:func:`_same_json`), the engine's own tables
-    identical, every other table equal to :data:`RTOL`."""
-    fa, fb = _artifacts(a), _artifacts(b)
-    assert fa.keys() == fb.keys(), engine
-    for k, want in fa.items():
-        got = fb[k]
-        if isinstance(want, pd.DataFrame):
-            exact = Path(k).stem in EXACT_TABLES
-            pd.testing.assert_frame_equal(
-                got, want, obj=f"{engine} {k}", check_exact=exact, rtol=RTOL
-            )
-        else:
-            _same_json(got, want, f"{engine} {k}")
-    return list(fa)
-
-
-def _same_headline_figures(a: Path, b: Path, engine: str) -> pd.DataFrame:
-    """The headline figures of ``rox diff`` (every step's) in both runs: the same figures,
-    estimates, standard errors and bases."""
-    from rox_helpers.rundiff import headline_figures
-
-    ha, hb = headline_figures(a), headline_figures(b)
-    assert list(ha["figure"]) == list(hb["figure"]), engine
-    assert set(ha["step"]) == {"01", "02", "03", "04", "07"}, engine  # each step's figures
-    for col in ("estimate", "se", "n"):
-        np.testing.assert_allclose(hb[col], ha[col], rtol=RTOL, err_msg=f"{engine} {col}")
-    return ha.assign(**{engine: hb["estimate"].to_numpy()})
-
-
-NUMBER = re.compile(r"^[-+−]?[0-9][0-9,]*(\.[0-9]+)?%?$")
-
-
-def _report_words(run_dir: Path, source: str) -> list[str]:
-    """The report's visible text as words, the engagement's name and the log's source
-    (a file name in one run, an engine and table in the other) replaced by placeholders."""
-    html = (run_dir / "report.html").read_text()
-    html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
-    html = re.sub(r"<img\b[^>]*>", " ", html)
-    text = re.sub(r"<[^>]+>", " ", html)
-    text = text.replace(run_dir.name, "<run>").replace(source, "<source>")
-    text = text.replace(f"engagement {run_dir.parent.parent.name}.", "engagement <name>.")
-    return text.split()
-
-
-def _same_report(a: Path, b: Path, engine: str, source_b: str) -> int:
-    """The two reports read the same, word for word; numbers equal to :data:`RTOL` (the
-    business case prints euro totals to the unit: 603,282,850 against 603,282,868)."""
-    wa, wb = _report_words(a, "interactions.parquet"), _report_words(b, source_b)
-    assert len(wa) == len(wb), engine
-    numbers = 0
-    for x, y in zip(wa, wb, strict=True):
-        if x != y and NUMBER.match(x) and NUMBER.match(y):
-            fx, fy = (float(v.replace(",", "").rstrip("%").replace("−", "-")) for v in (x, y))
-            assert fy == pytest.approx(fx, rel=RTOL), f"{engine}: {x} against {y}"
-            numbers += 1
-        else:
-            assert x == y, f"{engine}: {x!r} against {y!r}"
-    return numbers
-
-
-def _assert_same_as_duckdb(duck: Path, run, engine: str, source: str) -> pd.DataFrame:
-    assert run.status == "ok", engine
-    manifest = json.loads((run.run_dir / "manifest.json").read_text())
-    statuses = {step: r["status"] for step, r in manifest["steps"].items()}
-    assert statuses == {s.id: "ok" for s in STEPS}, engine
-    compared = _same_run_results(duck, run.run_dir, engine)
-    assert {
-        "artifacts/tables/interactions.parquet",
-        "artifacts/tables/customer_features.parquet",
-        "artifacts/tables/customer_segments.parquet",
-        "artifacts/tables/value_scenarios.parquet",
-    } | {f"artifacts/findings/{s.id}.json" for s in STEPS} <= set(compared)
-    _same_report(duck, run.run_dir, engine, source)
-    return _same_headline_figures(duck, run.run_dir, engine)
-
-
-@pytest.fixture(scope="module")
-def duck_run(sample, tmp_path_factory):
-    """The whole sample engagement as it is (its log a Parquet file), run once for the
-    engines to compare with."""
-    import shutil
-
-    from rox_helpers.pipeline import run_engagement
-
-    root = _copy_sample(sample, tmp_path_factory.mktemp("e2e") / "duck")
-    shutil.copy(sample / "data" / "interactions.parquet", root / "data" / "interactions.parquet")
-    res = run_engagement(root, jobs=2)
-    assert res.status == "ok"
-    return res.run_dir
-
-
-@pytest.mark.slow
-def test_sample_runs_with_its_log_on_postgres_with_the_same_results(
-    sample, pg, pg_url, duck_run, tmp_path
-):
-    """The sample's log as a PostgreSQL table (extract: log): every step runs, with the
-    same findings, tables, headline figures and report as with the Parquet file (the
-    data-quality table names the source), and the manifest names the backend and table."""
-    from rox_helpers.pipeline import run_engagement
-
-    root = _copy_sample(sample, tmp_path / "pg")
-    _point_at(root, f"connection: {pg_url}\ntable: src_interactions\nextract: log\n")
-    res = run_engagement(root, jobs=2)
-    _assert_same_as_duckdb(duck_run, res, "postgres", engines.describe(pg_url, "src_interactions"))
-    segments = pd.read_parquet(res.run_dir / "artifacts/tables/segment_profiles.parquet")
-    assert len(segments) >= 2  # the segmentation ran on the log, not skipped
-    quality = pd.read_parquet(res.run_dir / "artifacts/tables/data_quality.parquet")
-    assert quality.set_index("table").loc["interactions", "file"].endswith("src_interactions")
-    manifest = json.loads((res.run_dir / "manifest.json").read_text())
-    (entry,) = [e for e in manifest["inputs"] if e["table"] == "interactions"]
-    assert entry["backend"] == "postgres" and entry["rows"] == len(
-        pd.read_parquet(sample / "data" / "interactions.parquet")
-    )
-
-
-@pytest.mark.slow
-def test_sample_runs_with_its_log_on_spark_with_the_same_results(sample, spark, duck_run, tmp_path):
-    """The sample's log as a Parquet folder on a Spark "lake" (source spark:local[2], the
-    table a path: the notebooks run in their own kernel, hence their own Spark session, so
-    a temporary view of this process would not reach them): every step runs, with the same
-    findings, tables, headline figures and report as with DuckDB."""
-    import shutil
-
-    from rox_helpers.pipeline import run_engagement
-
-    root = _copy_sample(sample, tmp_path / "spark")
-    lake = tmp_path / "lake" / "interactions"
-    lake.mkdir(parents=True)
-    shutil.copy(sample / "data" / "interactions.parquet", lake / "part-0.parquet")
-    _point_at(root, f"connection: spark:local[2]\ntable: {lake}\nextract: log\n")
-    res = run_engagement(root, jobs=2)
-    figures = _assert_same_as_duckdb(
-        duck_run, res, "spark", engines.describe("spark:local[2]", str(lake))
-    )
-    assert len(figures) >= 20
-    manifest = json.loads((res.run_dir / "manifest.json").read_text())
-    (entry,) = [e for e in manifest["inputs"] if e["table"] == "interactions"]
-    assert entry["backend"] == "pyspark" and entry["source_table"] == str(lake)
-
-
 def test_a_spark_catalog_table_is_a_source(sample, loaded, spark, raw_log, tmp_path):
     """A table registered in the Spark session (here a temporary view over Parquet) is read
     by name, and gives the same validated log as the file."""
@@ -649,8 +451,9 @@ def test_extract_features_brings_back_features_and_aggregates_only(
     sample, loaded, pg, pg_url, tmp_path
 ):
     """A connection source defaults to extract: features: the run gets the customer
-    features and unit x month aggregates (equal to DuckDB's), no row of the log, and the
-    steps that need rows say they need extract: log."""
+    features, the segmentation's per-customer summaries and unit x month aggregates (equal
+    to DuckDB's), no row of the log, and the steps that need rows say they need extract:
+    log, naming the source."""
     from rox_helpers.artifacts import new_run_dir, persist_engagement_data
     from rox_helpers.engines import unit_month_aggregates
     from rox_helpers.features import features_frame
@@ -674,10 +477,47 @@ def test_extract_features_brings_back_features_and_aggregates_only(
     agg = pd.read_parquet(tables / "interactions_unit_month.parquet")
     pd.testing.assert_frame_equal(agg, unit_month_aggregates(loaded.interactions), rtol=1e-9)
     assert agg["interactions"].sum() == loaded.reports["interactions"].rows_valid
+    # what the segmentation needs of the log, per customer, computed on the server: equal
+    # to DuckDB's from the Parquet file
+    from rox_helpers.artifacts import load_log_summaries, log_skip_reason, log_withheld
+    from rox_helpers.segmentation import log_summaries
+
+    got_s = load_log_summaries(run_dir)
+    want_s = log_summaries(
+        loaded.interactions,
+        customers=loaded.tables["customers"],
+        digital_channels=loaded.config.journey.digital_channels,
+    )
+    for part in ("features", "outcomes", "early", "later"):
+        pd.testing.assert_frame_equal(
+            getattr(got_s, part), getattr(want_s, part), check_dtype=False, rtol=1e-9, obj=part
+        )
+    assert got_s.split == want_s.split
+    # step 06's customer x month activity, aggregated on the server
+    from rox_helpers.actions import monthly_activity
+    from rox_helpers.artifacts import load_monthly_activity
+
+    got_a = load_monthly_activity(run_dir)
+    want_a = monthly_activity(
+        loaded.interactions, digital_channels=loaded.config.journey.digital_channels
+    )
+    key = ["customer_id", "month"]
+    pd.testing.assert_frame_equal(
+        got_a.sort_values(key).reset_index(drop=True),
+        want_a.sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+        rtol=1e-9,
+    )
+    assert got_a.attrs == want_a.attrs
+    # the steps that need rows say where the log stayed and how to bring it
+    source = engines.describe(pg_url, "src_interactions")
+    assert log_withheld(run_dir) == source
+    why = log_skip_reason(run_dir, "the engagement has no interaction log.")
+    assert source in why and "extract: log" in why and "engagement.yml" in why
     avail = analysis_availability(data).set_index("analysis")
-    for analysis in ("Behavioural segmentation", "Journey funnel"):
-        assert not avail.loc[analysis, "runs"]
-        assert "extract: log" in avail.loc[analysis, "reason"]
+    assert not avail.loc["Journey funnel", "runs"]
+    assert "extract: log" in avail.loc["Journey funnel", "reason"]
+    assert avail.loc["Behavioural segmentation", "runs"]  # from the summaries
     assert avail.loc["CX metrics (NPS, CSAT, CES)", "runs"]
 
 
