@@ -203,6 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--responses", type=int, default=200_000)
     p.add_argument("--seed", type=int, default=None, help="default: engagement.yml's seed")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument(
+        "--max-memory",
+        default="5G",
+        help="rox run --max-memory: the kernels' budget (default 5G, leaving the run's own "
+        "process and the kernels' server room under the 6 GiB target); steps use the peaks "
+        "of the last run, so the first run on a new engagement is not held to it",
+    )
     p.add_argument("--out", type=Path, default=None, help="engagement folder")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -243,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     sampler.start()
     t0 = time.perf_counter()
     try:
-        result = pipeline.run_engagement(out, jobs=args.jobs)
+        from rox_helpers.cli import parse_bytes
+
+        budget = parse_bytes(args.max_memory) if args.max_memory else None
+        result = pipeline.run_engagement(out, jobs=args.jobs, max_memory=budget)
     finally:
         wall = time.perf_counter() - t0
         sampler.stop()

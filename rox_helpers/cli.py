@@ -27,6 +27,21 @@ from rox_helpers.errors import ConfigError, DataValidationError, Problem, RoxErr
 # is absent).
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
+
+def parse_bytes(text: str) -> int:
+    """``6G``, ``6GiB``, ``512M``, ``2.5g`` or a number of bytes, as bytes (powers of 1024)."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
+    if not m:
+        raise RoxError(
+            f"--max-memory {text!r} is not an amount of memory",
+            rule="a number with K, M, G or T",
+            fix="Write it like 6G or 512M.",
+        )
+    return int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2) or " "))
+
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -183,6 +198,14 @@ def run(
             help="Also one report per unit (or region, or any column of the units table).",
         ),
     ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--max-memory",
+            help="Memory the steps may take together, e.g. 6G: a step waits rather than "
+            "start beside others when their peaks in the last run would add up to more.",
+        ),
+    ] = None,
 ) -> None:
     """Run the notebooks into a new runs/<timestamp>/ folder and render the report."""
     import time
@@ -193,6 +216,7 @@ def run(
     t0 = time.perf_counter()
     try:
         total = len(plan_steps(STEPS, only))
+        limit = parse_bytes(max_memory) if max_memory else None
         if per:  # a wrong column fails now, not after the notebooks
             from rox_helpers.units import check_per
 
@@ -219,7 +243,12 @@ def run(
     per_error: RoxError | None = None
     try:
         result = run_engagement(
-            engagement, jobs=jobs, only=only or None, resume=resume, on_event=on_event
+            engagement,
+            jobs=jobs,
+            only=only or None,
+            resume=resume,
+            on_event=on_event,
+            max_memory=limit,
         )
         console.print(f"Run folder: {result.run_dir}")
         if per:  # from what the run made, even when a step failed

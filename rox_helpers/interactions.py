@@ -48,7 +48,13 @@ OFFSET_RE = r"(?:Z|[+-]\d\d:?\d\d)$"
 
 def connect(memory_limit: str = "3GB", threads: int | None = None) -> ibis.BaseBackend:
     """An in-process DuckDB backend with a memory cap (DuckDB spills beyond it)."""
-    con = ibis.duckdb.connect()
+    import os
+    import tempfile
+
+    # spills go to the system's temporary folder, not a .tmp folder in whatever directory
+    # the command runs from (DuckDB's default)
+    spill = Path(tempfile.gettempdir()) / f"rox-duckdb-{os.getpid()}"
+    con = ibis.duckdb.connect(temp_directory=str(spill))
     con.raw_sql(f"SET memory_limit='{memory_limit}'")
     con.raw_sql("SET preserve_insertion_order=false")
     if threads:

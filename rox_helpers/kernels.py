@@ -178,6 +178,21 @@ def _kernel_main(argv: list[str], env: dict[str, str], cwd: str | None, log: str
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance(argv=argv)
+    if log:  # the kernel's peak resident memory, for the run's manifest
+        peak = _peak_rss()
+        if peak is not None:
+            Path(log).with_suffix(".peak_rss").write_text(f"{peak}\n")
+
+
+def _peak_rss() -> int | None:
+    """This process's peak resident memory in bytes (Linux: VmHWM), None where unknown."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def submit(fn, /, *args, **kwargs):

@@ -295,6 +295,12 @@ def critical_path(steps: Sequence[Step], seconds: dict[str, float]) -> dict[str,
 def _previous_seconds(root: Path, run_dir: Path) -> dict[str, float]:
     """Each step's time in the latest earlier run of the engagement that has them (for the
     order steps start in); empty when there is none."""
+    return _previous_steps(root, run_dir, "seconds")
+
+
+def _previous_steps(root: Path, run_dir: Path, key: str) -> dict[str, float]:
+    """Each step's ``key`` (``seconds``, ``peak_rss``) in the latest earlier run of the
+    engagement that recorded it; empty when there is none."""
     runs = sorted((p for p in (root / "runs").glob("*/manifest.json") if p.parent != run_dir),
                   reverse=True)  # fmt: skip
     for path in runs[:5]:
@@ -302,9 +308,9 @@ def _previous_seconds(root: Path, run_dir: Path) -> dict[str, float]:
             steps = json.loads(path.read_text()).get("steps", {})
         except (OSError, ValueError):
             continue
-        secs = {k: float(v["seconds"]) for k, v in steps.items() if v.get("seconds")}
-        if secs:
-            return secs
+        got = {k: float(v[key]) for k, v in steps.items() if v.get(key)}
+        if got:
+            return got
     return {}
 
 
@@ -326,6 +332,7 @@ def run_engagement(
     only: Sequence[str] | None = None,
     resume: str | Path | None = None,
     on_event: Callable[[str, Step, float], None] | None = None,
+    max_memory: int | None = None,
 ) -> RunResult:
     """Run the steps of an engagement into a run folder and render the report.
 
@@ -358,6 +365,10 @@ def run_engagement(
         ``on_event(event, step, seconds)`` with event ``start``, ``done``, ``failed``,
         ``skipped`` or ``kept``; called from the calling thread. The CLI uses it for
         progress.
+    max_memory : int, optional
+        Bytes the steps' kernels may take together: a step does not start beside others
+        when the peaks they reached in the engagement's last run (``peak_rss`` in its
+        manifest) would add up to more; alone, a step always starts. No limit by default.
 
     Returns
     -------
@@ -442,6 +453,15 @@ def run_engagement(
         # the longest chain of work first: a step that much waits on is started before one
         # that nothing waits on (the order changes when a result is ready, never what it is)
         rank = critical_path(planned, _previous_seconds(root, run_dir))
+        peaks = _previous_steps(root, run_dir, "peak_rss") if max_memory else {}
+
+        def fits(s: Step) -> bool:
+            """Whether ``s`` may start beside the running steps within ``max_memory``."""
+            if not max_memory or not running:
+                return True
+            busy = sum(peaks.get(r.id, 0.0) for r, _ in running.values())
+            return busy + peaks.get(s.id, 0.0) <= max_memory
+
         pending = sorted((s for s in planned if s.id not in keep), key=lambda s: -rank[s.id])
         running: dict[Future, tuple[Step, float]] = {}
         with _kernel_env(env), ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -462,7 +482,7 @@ def run_engagement(
                         progressed = True
                         continue
                     waits = [u for u in (*s.needs, *s.after) if u in planned_ids]
-                    if len(running) < jobs and all(u in status for u in waits):
+                    if len(running) < jobs and all(u in status for u in waits) and fits(s):
                         pending.remove(s)
                         on_event and on_event("start", s, 0.0)
                         fut = pool.submit(_execute, s, notebooks_dir, root, run_dir, kernel_name)
@@ -488,6 +508,9 @@ def run_engagement(
                         "seconds": round(secs, 2),
                         "fingerprint": fingerprints[s.id],
                     }
+                    peak = run_dir / "logs" / f"{s.id}.peak_rss"
+                    if peak.is_file():  # written by a forked kernel as it ends
+                        rec["peak_rss"] = int(peak.read_text().strip() or 0)
                     if exc is None:
                         status[s.id] = "ok"
                         rec["status"] = "ok"

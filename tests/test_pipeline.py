@@ -330,3 +330,35 @@ def test_the_longest_chain_of_work_starts_first():
     timed = critical_path(STEPS, {"04": 60.0})
     assert timed["04"] > timed["02"]
     assert timed["00"] == pytest.approx(1 + 60 + 1)
+
+
+def test_each_step_records_its_peak_memory_and_a_budget_keeps_big_steps_apart(tiny, tmp_path):
+    """A run records each step's peak memory (its kernel's high-water mark); the next run
+    with --max-memory starts a step beside others only while their recorded peaks fit the
+    budget: B and D, each near the budget, run one after the other instead of together."""
+    from rox_helpers import kernels
+
+    steps = _dag(tmp_path / "nb", broken=False)
+    first = run_engagement(tiny, notebooks_dir=tmp_path / "nb", steps=steps, jobs=2)
+    recs = json.loads(first.manifest.read_text())["steps"]
+    if kernels.fork_enabled():  # the forked kernels report it
+        peaks = {k: v["peak_rss"] for k, v in recs.items()}
+        assert all(50 * 2**20 < p < 4 * 2**30 for p in peaks.values()), peaks
+    # a budget under two kernels' peaks: B and D (both ready after A) take turns
+    budget = int(1.5 * max(v.get("peak_rss", 2**30) for v in recs.values()))
+    if not kernels.fork_enabled():  # record peaks by hand for fresh interpreters
+        m = json.loads(first.manifest.read_text())
+        for v in m["steps"].values():
+            v["peak_rss"] = 2**30
+        first.manifest.write_text(json.dumps(m))
+    log, on_event = _events()
+    run_engagement(
+        tiny, notebooks_dir=tmp_path / "nb", steps=steps, jobs=2, on_event=on_event,
+        max_memory=budget,
+    )  # fmt: skip
+    started = [s for e, s in log if e == "start"]
+    assert set(started) == {"A", "B", "C", "D"}
+    for x, y in (("B", "D"), ("D", "B")):
+        if log.index(("start", x)) < log.index(("start", y)):
+            assert log.index(("done", x)) < log.index(("start", y))
+    # without the budget, B and D run side by side (see the test of parallel steps)
