@@ -259,3 +259,22 @@ def spark():
     session = get_session("local[2]")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module")
+def raw_log(sample) -> pd.DataFrame:
+    """The sample's interaction log as the client sent it."""
+    return pd.read_parquet(sample / "data" / "interactions.parquet")
+
+
+@pytest.fixture(scope="module")
+def pg(pg_url, raw_log):
+    """The sample's raw interaction log as table ``src_interactions`` on the server."""
+    import ibis
+    import pyarrow as pa
+
+    con = ibis.connect(pg_url)
+    copy_into_postgres(con, "src_interactions", pa.Table.from_pandas(raw_log, preserve_index=False))
+    yield con
+    con.drop_table("src_interactions", force=True)
+    con.disconnect()

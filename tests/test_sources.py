@@ -16,11 +16,9 @@ from pathlib import Path
 
 import ibis
 import pandas as pd
-import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from conftest import copy_into_postgres
 from rox_helpers import engines, privacy
 from rox_helpers.cli import app
 from rox_helpers.config import Source, parse_engagement_config
@@ -116,11 +114,6 @@ def _point_at(root: Path, source_yaml: str) -> None:
     path.write_text(text.replace(old, textwrap.indent(textwrap.dedent(source_yaml), "    ")))
 
 
-@pytest.fixture(scope="module")
-def raw_log(sample) -> pd.DataFrame:
-    return pd.read_parquet(sample / "data" / "interactions.parquet")
-
-
 def _copy_sample(sample: Path, dest: Path) -> Path:
     """A copy of the sample engagement (without its log) sharing the sample's pseudonym key,
     so its tokens can be compared with the sample's."""
@@ -203,16 +196,6 @@ def test_duckdb_database_file_is_read_only_and_gives_the_same_log(
 # --------------------------------------------------------------------------------------
 # PostgreSQL: a real server
 # --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg(pg_url, raw_log):
-    """The sample's raw interaction log as table ``src_interactions`` on the server."""
-    con = ibis.connect(pg_url)
-    copy_into_postgres(con, "src_interactions", pa.Table.from_pandas(raw_log, preserve_index=False))
-    yield con
-    con.drop_table("src_interactions", force=True)
-    con.disconnect()
 
 
 def _free_port() -> int:

@@ -16,29 +16,11 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 from test_sources import _copy_sample, _point_at
 
-from conftest import copy_into_postgres
 from rox_helpers import engines
 from rox_helpers.pipeline import STEPS
-
-
-@pytest.fixture(scope="module")
-def raw_log(sample) -> pd.DataFrame:
-    return pd.read_parquet(sample / "data" / "interactions.parquet")
-
-
-@pytest.fixture(scope="module")
-def pg(pg_url, raw_log):
-    """The sample's raw interaction log as table ``src_interactions`` on the server."""
-    con = ibis.connect(pg_url)
-    copy_into_postgres(con, "src_interactions", pa.Table.from_pandas(raw_log, preserve_index=False))
-    yield con
-    con.drop_table("src_interactions", force=True)
-    con.disconnect()
-
 
 # --------------------------------------------------------------------------------------
 # End to end: the whole sample engagement with its log on PostgreSQL and on Spark
