@@ -330,15 +330,19 @@ def open_interactions(run_dir: str | Path):
     return con.read_parquet(str(path), table_name="interactions")
 
 
+def _extract_marker(run_dir: str | Path) -> dict:
+    """The ``artifacts/interactions_extract.json`` marker step 00 writes when the log stays
+    in the client's engine (what came back instead); empty when there is none."""
+    path = Path(run_dir) / "artifacts" / "interactions_extract.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def log_withheld(run_dir: str | Path) -> str | None:
     """Where the interaction log stayed when step 00 brought back only features and
     aggregates (``extract: features``): the source as the data-quality table names it
     (backend and table, no credentials), or None when the run has the log or no log at
-    all. Read from the ``artifacts/interactions_extract.json`` marker step 00 writes."""
-    path = Path(run_dir) / "artifacts" / "interactions_extract.json"
-    if not path.is_file():
-        return None
-    marker = json.loads(path.read_text())
+    all."""
+    marker = _extract_marker(run_dir)
     if marker.get("extract") != "features":
         return None
     return str(marker.get("source") or "the client's engine")
@@ -373,8 +377,7 @@ def load_log_summaries(run_dir: str | Path):
             return None
         return load_table(run_dir, f"log_summary_{name}").set_index("customer_id")
 
-    marker = json.loads((Path(run_dir) / "artifacts" / "interactions_extract.json").read_text())
-    split = marker.get("split")
+    split = _extract_marker(run_dir).get("split")
     return LogSummaries(
         features=part("features"),
         outcomes=part("outcomes"),
@@ -390,8 +393,7 @@ def load_monthly_activity(run_dir: str | Path) -> pd.DataFrame | None:
     stayed there; None otherwise."""
     if log_withheld(run_dir) is None or not has_table(run_dir, "interactions_customer_month"):
         return None
-    marker = json.loads((Path(run_dir) / "artifacts" / "interactions_extract.json").read_text())
-    span = marker["activity"]
+    span = _extract_marker(run_dir)["activity"]
     activity = load_table(run_dir, "interactions_customer_month")
     activity["month"] = activity["month"].dt.to_period("M")
     activity.attrs.update(

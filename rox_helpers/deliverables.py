@@ -962,7 +962,9 @@ def render_deliverables(
     jobs = {
         "deck": lambda: render_deck(run_dir, cfg, findings=findings, approval=approval),
         "appendix": lambda: (
-            appendix.result() if appendix is not None else attempt_appendix(run_dir, cfg, approval)
+            appendix.result()
+            if appendix is not None
+            else render_appendix(run_dir, cfg, approval=approval)
         ),
         "pdf": lambda: (
             render_pdf(report_html, run_dir / "report.pdf")

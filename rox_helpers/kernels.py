@@ -93,7 +93,8 @@ PRELOAD: tuple[str, ...] = (
 #: when it is imported, which here is in the server)
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: the thread-count variables the run sets for its kernels (pipeline._blas_env)
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def fork_enabled() -> bool:
@@ -168,7 +169,7 @@ def _kernel_main(argv: list[str], env: dict[str, str], cwd: str | None, log: str
     if cwd:
         os.chdir(cwd)
     # the libraries read the thread variables when they load, which was in the server
-    threads = next((env[v] for v in _THREAD_VARS if env.get(v, "").isdigit()), None)
+    threads = next((env[v] for v in THREAD_VARS if env.get(v, "").isdigit()), None)
     if threads:
         from threadpoolctl import threadpool_limits
 
@@ -178,21 +179,11 @@ def _kernel_main(argv: list[str], env: dict[str, str], cwd: str | None, log: str
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance(argv=argv)
-    if log:  # the kernel's peak resident memory, for the run's manifest
-        peak = _peak_rss()
-        if peak is not None:
-            Path(log).with_suffix(".peak_rss").write_text(f"{peak}\n")
+    if log:  # the kernel's peak resident memory (Linux counts ru_maxrss in KiB), for the run
+        import resource
 
-
-def _peak_rss() -> int | None:
-    """This process's peak resident memory in bytes (Linux: VmHWM), None where unknown."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        Path(log).with_suffix(".peak_rss").write_text(f"{peak}\n")
 
 
 def submit(fn, /, *args, **kwargs):

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from rox_helpers import __version__
+from rox_helpers import __version__, kernels
 from rox_helpers.artifacts import load_findings, new_run_dir, read_manifest
 from rox_helpers.config import EngagementConfig, load_engagement_config
 from rox_helpers.errors import NotebookFailure, NotebookRunError, RoxError
@@ -292,12 +292,6 @@ def critical_path(steps: Sequence[Step], seconds: dict[str, float]) -> dict[str,
     return out
 
 
-def _previous_seconds(root: Path, run_dir: Path) -> dict[str, float]:
-    """Each step's time in the latest earlier run of the engagement that has them (for the
-    order steps start in); empty when there is none."""
-    return _previous_steps(root, run_dir, "seconds")
-
-
 def _previous_steps(root: Path, run_dir: Path, key: str) -> dict[str, float]:
     """Each step's ``key`` (``seconds``, ``peak_rss``) in the latest earlier run of the
     engagement that recorded it; empty when there is none."""
@@ -319,7 +313,7 @@ def _blas_env(jobs: int) -> dict[str, str]:
     two steps with four BLAS threads each do not fight over two cores. Results do not
     depend on it (the analyses seed every random step and fix their reductions)."""
     per = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
-    return {v: os.environ.get(v, per) for v in _THREAD_VARS}
+    return {v: os.environ.get(v, per) for v in kernels.THREAD_VARS}
 
 
 def run_engagement(
@@ -379,8 +373,6 @@ def run_engagement(
     root = Path(engagement).resolve()
     cfg = load_engagement_config(root)
     planned = plan_steps(steps, only)
-    from rox_helpers import kernels
-
     kernels.warm_up()
     jobs = max(1, int(jobs or os.cpu_count() or 1))
     inputs = input_hashes(cfg, root)
@@ -452,7 +444,7 @@ def run_engagement(
                 on_event and on_event("kept", s, 0.0)
         # the longest chain of work first: a step that much waits on is started before one
         # that nothing waits on (the order changes when a result is ready, never what it is)
-        rank = critical_path(planned, _previous_seconds(root, run_dir))
+        rank = critical_path(planned, _previous_steps(root, run_dir, "seconds"))
         peaks = _previous_steps(root, run_dir, "peak_rss") if max_memory else {}
 
         def fits(s: Step) -> bool:
@@ -554,9 +546,6 @@ def run_engagement(
     return RunResult(run_dir, report, manifest_path, "failed" if bad else "ok", failed)
 
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-
-
 @contextmanager
 def _kernel_env(env: dict[str, str]):
     """Set the kernels' environment for the run (kernels inherit it when they start)."""
@@ -577,8 +566,6 @@ def _kernel_manager_for(log_path: Path) -> type:
     start-up warnings, its shutdown messages) to ``log_path``, not to the terminal that runs
     ``rox run``; cell output goes there too, through papermill."""
     from jupyter_client.manager import AsyncKernelManager
-
-    from rox_helpers import kernels
 
     fork = kernels.fork_enabled()
 
@@ -679,7 +666,6 @@ def render_run(
     state = approval_state(manifest, approval_digest(run_dir, root))
     # the Excel appendix (tens of thousands of cells through openpyxl) in a process of its
     # own while this one renders the report, the deck and (in Chromium) the PDF
-    from rox_helpers import kernels
     from rox_helpers.deliverables import attempt_appendix
 
     appendix = (
