@@ -403,12 +403,14 @@ def monthly_activity(
     if not isinstance(interactions, pd.DataFrame):
         import ibis
 
+        from rox_helpers.features import EXACT, exact_sum
+
         t = interactions
         need = {"customer_id", "timestamp"}
         _require_columns(need, t.columns, "interactions")
         stage = t["journey_stage"] if "journey_stage" in t.columns else ibis.literal("")
         done = t["completed"].fill_null(True) if "completed" in t.columns else ibis.literal(True)
-        rev = t["revenue"].fill_null(0) if "revenue" in t.columns else ibis.literal(0.0)
+        rev = t["revenue"].fill_null(0) if "revenue" in t.columns else ibis.literal(0)
         chan = t["channel"] if "channel" in t.columns else ibis.literal("")
         t = t.filter(t["customer_id"].notnull())
         side = ~stage.isin(lead).fill_null(False) if lead else ibis.literal(True)
@@ -418,19 +420,21 @@ def monthly_activity(
             # as in the pandas branch)
             _stay=ibis.ifelse(((stage == stay_stage) & done).fill_null(False), 1, 0),
             _dig=ibis.ifelse(chan.isin(list(digital_channels)).fill_null(False), 1, 0),
-            _rev=rev.cast("float64"),
+            _rev=rev.cast(EXACT),
             _side=ibis.ifelse(side, 1, 0),
         )
         agg = g.group_by(["customer_id", "month"]).aggregate(
             stays=g["_stay"].sum(),
-            revenue=g["_rev"].sum(),
+            revenue=exact_sum(g["_rev"]),
             interactions=g["customer_id"].count(),
             digital=g["_dig"].sum(),
-            stay_side_revenue=(g["_rev"] * g["_side"]).sum(),
+            stay_side_revenue=exact_sum(g["_rev"], where=g["_side"] == 1).fill_null(0.0),
             stay_side_interactions=g["_side"].sum(),
             stay_side_digital=(g["_dig"] * g["_side"]).sum(),
         )
-        out = agg.to_pandas()
+        # in a fixed order: the engine's varies with its threads, and sums over these rows
+        # (revenue per stay) would differ in their last digits run to run
+        out = agg.to_pandas().sort_values(["customer_id", "month"], ignore_index=True)
         span = t.aggregate(lo=t["timestamp"].min(), hi=t["timestamp"].max()).to_pandas()
         lo, hi = span["lo"].iloc[0], span["hi"].iloc[0]
     else:

@@ -559,7 +559,9 @@ def unit_month_aggregates(log: ibis.Table) -> pd.DataFrame:
         keys = {"unit_id": log.unit_id, **keys}
     metrics = {"interactions": log.count(), "customers": log.customer_id.nunique()}
     if "revenue" in log.columns:
-        metrics["revenue"] = log.revenue.sum()
+        from rox_helpers.features import exact_sum
+
+        metrics["revenue"] = exact_sum(log.revenue)
     if "completed" in log.columns:
         metrics["completed"] = ibis.ifelse(log.completed, 1, 0).sum()
     out = log.group_by(**keys).aggregate(**metrics).to_pandas()

@@ -37,6 +37,15 @@ import pandas as pd
 EXACT = dt.Decimal(38, 6)
 
 
+def exact_sum(column: ibis.Value, **kw) -> ibis.Value:
+    """The engine's sum of a money or duration column, as float64, exact to a millionth
+    whatever order the engine's threads add the rows in (``kw`` go to ``sum``, e.g.
+    ``where=``). A float sum over rows several threads read is added up in a different
+    order each run and differs in its last digits, which later steps carry into their
+    figures; summed as a DECIMAL it is exact. Null when there is nothing to add."""
+    return column.cast(EXACT).sum(**kw).cast("float64")
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_") or "other"
 
@@ -104,7 +113,7 @@ def customer_features(
     cols = set(t.columns)
     if "revenue" in cols:
         # exact (DECIMAL) sums: a parallel float sum differs in the last digit run to run
-        aggs["spend"] = t.revenue.fill_null(0).cast(EXACT).sum().cast("float64")
+        aggs["spend"] = exact_sum(t.revenue.fill_null(0))
         paid = t.revenue.fill_null(0) > 0
         if "completed" in cols:
             paid = paid & t.completed.fill_null(False)
@@ -114,9 +123,9 @@ def customer_features(
         # bigint or double), so every engine divides the same two integers
         aggs["completion_rate"] = _ratio(t.count(where=t.completed), t.completed.count())
     if "duration_min" in cols:
-        aggs["avg_duration_min"] = t.duration_min.cast(EXACT).sum().cast(
-            "float64"
-        ) / t.duration_min.count().nullif(0).cast("float64")
+        aggs["avg_duration_min"] = exact_sum(t.duration_min) / t.duration_min.count().nullif(
+            0
+        ).cast("float64")
     if "channel" in cols:
         if channels is None:
             channels = sorted(

@@ -88,7 +88,7 @@ import pandas as pd
 from scipy import stats
 
 from rox_helpers.errors import ConfigError, DataValidationError
-from rox_helpers.features import EXACT
+from rox_helpers.features import EXACT, exact_sum
 from rox_helpers.stats import bh_qvalues as benjamini_hochberg
 from rox_helpers.stats import wilson_interval
 
@@ -1237,7 +1237,9 @@ def log_moment_frame(
         cid=log.customer_id,
         ts=log.timestamp,
         stay=is_stay.cast("int64"),
-        rev=log.revenue.fill_null(0).cast("float64") if "revenue" in cols else ibis.literal(0.0),
+        rev=log.revenue.fill_null(0).cast(EXACT)
+        if "revenue" in cols
+        else ibis.literal(0).cast(EXACT),
     )
     span = log.aggregate(
         start=log.ts.min(), end=log.ts.max(), last_stay=log.ts.max(where=log.stay == 1)
@@ -1263,7 +1265,7 @@ def log_moment_frame(
     after = (jl.ts >= jl.d0) & (jl.ts < jl.e)
     feats = jl.group_by(jkey).aggregate(
         prior_stays=jl.stay.sum(where=before).fill_null(0),
-        prior_revenue=jl.rev.sum(where=before).fill_null(0.0),
+        prior_revenue=exact_sum(jl.rev, where=before).fill_null(0.0),
         stays=jl.stay.sum(where=after).fill_null(0),
     )
     seen = log.group_by("cid").aggregate(first_seen=log.ts.min())
@@ -1328,8 +1330,10 @@ def log_moment_frame(
     out["period"] = (end.dt.year * 100 + end.dt.month).astype("int64")  # yyyymm
     out[f"retained_{h}m"] = (out[f"stays_{h}m"] > 0).astype("float64")
     out = out.drop(columns=["p0", "first_seen"])
-    sort = [c for c in ("customer_id", "journey_start", "touchpoint") if c in out]
-    out = out.sort_values([*sort, "minutes"], ignore_index=True)
+    # a total order (every column breaks ties): contacts equal in customer, journey,
+    # touchpoint and minutes, one failed and one completed, came back in the engine's order
+    sort = [c for c in ("customer_id", "journey_start", "touchpoint", "minutes") if c in out]
+    out = out.sort_values([*sort, *(c for c in out.columns if c not in sort)], ignore_index=True)
     out.attrs = {
         "data_start": data_start.isoformat(),
         "data_end": data_end.isoformat(),

@@ -77,7 +77,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from rox_helpers.errors import DataValidationError
-from rox_helpers.features import _safe, customer_features
+from rox_helpers.features import _safe, customer_features, exact_sum
 
 if TYPE_CHECKING:  # pragma: no cover
     from rox_helpers.data import EngagementData
@@ -352,7 +352,7 @@ def _trip_features(
     s = t.filter(t.journey_stage.isin([booking, arrival, departure]))
     rev = s.revenue.fill_null(0).cast("float64") if "revenue" in cols else ibis.literal(0.0)
     s = s.select("customer_id", "timestamp", "journey_stage", rev=rev)
-    w = ibis.window(group_by="customer_id", order_by=["timestamp", "journey_stage"])
+    w = ibis.window(group_by="customer_id", order_by=["timestamp", "journey_stage", "rev"])
     s = s.mutate(
         prev_stage=s.journey_stage.lag().over(w),
         prev_ts=s.timestamp.lag().over(w),
@@ -364,15 +364,21 @@ def _trip_features(
     is_stay = (s.journey_stage == departure) & (s.prev_stage == arrival)
     nights = ibis.greatest((s.timestamp.date() - s.prev_ts.date()).cast("int64"), 1).cast("float64")
     paid = is_stay & (s.prev2_stage == booking) & (s.prev2_rev > 0)
-    s = s.mutate(
-        lead=ibis.ifelse(is_lead, secs.cast("float64") / 86400.0, ibis.null("float64")),
-        nights=ibis.ifelse(is_stay, nights, ibis.null("float64")),
-        per_night=ibis.ifelse(paid, s.prev2_rev / nights, ibis.null("float64")),
-    )
+    # means as exact sums over counts (whole seconds, whole nights, spend per night to a
+    # millionth): a float mean is added up in the order the engine's threads deliver the
+    # rows, which varies with the machine's load and moves the segmentation's last digits
+    lead = ibis.ifelse(is_lead, secs.cast("int64"), ibis.null("int64"))
+    nights_n = ibis.ifelse(is_stay, nights.cast("int64"), ibis.null("int64"))
+    per_night = ibis.ifelse(paid, s.prev2_rev / nights, ibis.null("float64"))
+    s = s.mutate(lead=lead, nights=nights_n, per_night=per_night)
+
+    def mean(total, col):
+        return total / col.count().nullif(0).cast("float64")
+
     agg = s.group_by("customer_id").aggregate(
-        booking_lead_days=s.lead.mean(),
-        nights_per_stay=s.nights.mean(),
-        spend_per_night=s.per_night.mean(),
+        booking_lead_days=mean(s.lead.sum().cast("float64") / 86400.0, s.lead),
+        nights_per_stay=mean(s.nights.sum().cast("float64"), s.nights),
+        spend_per_night=mean(exact_sum(s.per_night), s.per_night),
     )
     return agg.to_pandas().set_index("customer_id")
 
@@ -479,9 +485,7 @@ def customer_outcomes(
     else:
         stays = t.timestamp.date().nunique().cast("float64")
     aggs = {"stays": stays, "retained": ibis.literal(1.0)}
-    aggs["revenue"] = (
-        t.revenue.fill_null(0).cast("float64").sum() if "revenue" in cols else ibis.literal(0.0)
-    )
+    aggs["revenue"] = exact_sum(t.revenue.fill_null(0)) if "revenue" in cols else ibis.literal(0.0)
     out = t.group_by("customer_id").aggregate(**aggs).to_pandas().set_index("customer_id")
     out.index = out.index.astype("str")
     out = out[["stays", "revenue", "retained"]].astype("float64")

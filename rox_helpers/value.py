@@ -90,6 +90,7 @@ from scipy.special import gammaln, hyp2f1
 from rox_helpers.artifacts import Finding, chart_namer, interval_text
 from rox_helpers.config import EngagementConfig, ValueScenario
 from rox_helpers.errors import ConfigError, DataValidationError, RoxError
+from rox_helpers.features import exact_sum
 
 __all__ = [
     "BetaGeoModel",
@@ -473,7 +474,7 @@ def stay_summary(
     out = agg.to_pandas().set_index("customer_id")
     out.index = out.index.astype("str")
     if "revenue" in interactions.columns:
-        rev = t.group_by("customer_id").aggregate(revenue=_exact_sum(t.revenue.fill_null(0)))
+        rev = t.group_by("customer_id").aggregate(revenue=exact_sum(t.revenue.fill_null(0)))
         rev = rev.to_pandas().set_index("customer_id")["revenue"]
         rev.index = rev.index.astype("str")
         out["revenue"] = rev.reindex(out.index).fillna(0.0)
@@ -495,6 +496,7 @@ def _holdout_counts(interactions, customers: pd.Index, start, end, stay_stage: s
     s = _stays(interactions, stay_stage).distinct()
     s = s.filter((s.day >= pd.Timestamp(start).date()) & (s.day < pd.Timestamp(end).date()))
     per = s.group_by("customer_id", "day").aggregate(n=s.count()).to_pandas()
+    per = per.sort_values(["customer_id", "day"], ignore_index=True)  # the engine's order varies
     per["customer_id"] = per["customer_id"].astype("str")
     per = per[per["customer_id"].isin(customers)]
     per["month"] = np.ceil(_months(pd.to_datetime(per["day"]) - pd.Timestamp(start)) + 1e-9)
@@ -696,14 +698,6 @@ class CustomerValue:
     model_keys: np.ndarray | None = None
 
 
-def _exact_sum(column):
-    """The sum of a money column in the engine, to a millionth, whatever order the engine's
-    threads add the rows in: a float sum over a month of the log is added up in a different
-    order each run and differs in its last digits, which the business case would carry
-    into its figures. Summed as a decimal, it is exact."""
-    return column.cast("decimal(38, 6)").sum().cast("float64")
-
-
 def discount_factors(n_months: int, discount_rate: float) -> np.ndarray:
     """``(1 + rate) ** (-m / 12)`` for months ``m = 1..n``: cash at the end of each month,
     discounted at a yearly rate."""
@@ -723,8 +717,8 @@ def revenue_scale(units: pd.DataFrame | None, interactions, *, months: int = 12)
     u = units.dropna(subset=["revenue"]).copy()
     u["month"] = pd.to_datetime(u["period"]).dt.to_period("M")
     t = interactions.filter(interactions.revenue.notnull())
-    by = t.group_by(month=t.timestamp.truncate("M")).aggregate(revenue=_exact_sum(t.revenue))
-    log = by.to_pandas()
+    by = t.group_by(month=t.timestamp.truncate("M")).aggregate(revenue=exact_sum(t.revenue))
+    log = by.to_pandas().sort_values("month", ignore_index=True)  # added up below, in order
     log["month"] = pd.to_datetime(log["month"]).dt.to_period("M")
     both = sorted(set(u["month"]) & set(log["month"]))
     # the log's last month is usually partial: keep months before it
