@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 
 from rox_helpers.errors import RoxError
@@ -41,11 +42,37 @@ def java_version() -> int | None:
     return None
 
 
+def check_master(master: str, timeout: float = 5.0) -> None:
+    """Raise :class:`RoxError` when no master of a ``spark://host:port[,host:port]`` URL
+    accepts a connection within ``timeout`` seconds. Spark itself retries an unreachable
+    master for a minute or more before it gives up, with a Java stack trace; this says
+    which master and what to do in a few seconds. Other masters (``local[*]``, ``yarn``,
+    ``k8s://``) are left to Spark."""
+    if not master.startswith("spark://"):
+        return
+    tried = []
+    for hostport in master[len("spark://") :].split(","):
+        host, _, port = hostport.strip().rpartition(":")
+        host, port = (host or hostport.strip()), int(port) if port.isdigit() else 7077
+        try:
+            with socket.create_connection((host.strip("[]"), port), timeout=timeout):
+                return
+        except OSError as exc:
+            tried.append(f"{host}:{port} ({exc.strerror or type(exc).__name__})")
+    raise RoxError(
+        f"the Spark master {master} is not reachable: {'; '.join(tried)}.",
+        fix="Check the master URL in engagement.yml and that the cluster is up and reachable "
+        "from this machine (VPN, firewall); or run Spark here with spark:local[*].",
+    )
+
+
 def get_session(master: str = "local[*]", app_name: str = "rox-workbook", **conf: str):
     """A SparkSession for ``master`` (``local[*]``, ``local[2]`` or ``spark://host:7077``).
 
-    Raises :class:`RoxError` with the fix when pyspark or Java 17 is missing.
+    Raises :class:`RoxError` with the fix when pyspark or Java 17 is missing, or when a
+    ``spark://`` master does not answer (:func:`check_master`).
     """
+    check_master(master)
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - the extra is in the lock file

@@ -124,7 +124,8 @@ def apply_thresholds(
     lines = [cells.index]
     for i in range(len(by) if len(by) > 1 else 0):
         others = [c for j, c in enumerate(by) if j != i]
-        lines += [idx for _, idx in cells.groupby(others, observed=True).groups.items()]
+        key = others[0] if len(others) == 1 else others  # one column: scalar group keys
+        lines += list(cells.groupby(key, observed=True).groups.values())
     changed = True
     while changed:
         changed = False

@@ -232,6 +232,14 @@ def test_server_down_names_the_source_backend_and_fix(sample, tmp_path):
     assert "does not answer" in msg and "running and reachable" in msg
 
 
+def test_unreachable_spark_master_fails_fast_and_names_the_fix(sample, tmp_path):
+    """Spark would retry a master that does not answer for a minute or more, then fail with
+    a Java stack trace; the workbook asks the master first (no Java needed to get here)."""
+    msg = _source_error(sample, tmp_path, f"spark://127.0.0.1:{_free_port()}", "visits")
+    assert "data.interactions" in msg and "spark spark://127.0.0.1" in msg
+    assert "not reachable" in msg and "spark:local[*]" in msg and "cluster is up" in msg
+
+
 def test_authentication_failure(sample, pg_url, tmp_path):
     url = pg_url.replace("postgres@", "nobody_here@")
     msg = _source_error(sample, tmp_path, url, "src_interactions")
