@@ -225,8 +225,8 @@ def test_with_the_log_withheld_the_sample_segments_the_same_and_says_where_the_l
     features: no row of it reaches the run, step 02 segments from the per-customer
     summaries step 00 brought back (the same segments, profiles and findings as from the
     log), step 06a estimates the programmes' effects from the monthly activity the engine
-    aggregated (the same as from the log), and step 05's skip text names the source and
-    the fix."""
+    aggregated (the same as from the log), and the skip texts of step 05 and of the
+    regions' reports name the source and the fix."""
     from rox_helpers.pipeline import run_engagement
 
     root = _copy_sample(sample, tmp_path / "withheld")
@@ -262,3 +262,12 @@ def test_with_the_log_withheld_the_sample_segments_the_same_and_says_where_the_l
         "stayed in the client" in executed and "duckdb data/client.duckdb, table visits" in executed
     )
     assert "extract: log" in executed
+    # the regions' reports: the funnel and the segment mix say the same, not "needs a log"
+    import html
+
+    from rox_helpers.unit_reports import render_per
+
+    per = render_per(res.run_dir, "region", jobs=2)
+    assert {r.status for r in per.reports} == {"ok"}
+    page = html.unescape((per.folder / per.reports[0].report).read_text())
+    assert page.count("stayed in the client's engine (duckdb data/client.duckdb") == 2
