@@ -24,6 +24,7 @@ customer ids and those without consent).
 from __future__ import annotations
 
 import glob
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -132,36 +133,58 @@ ISO_OFFSET_RE = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?"
     r" ?(Z|[+-][0-9]{2}:?[0-9]{2})$"
 )
-# strftime -> (PostgreSQL to_timestamp, Java/Spark, regex guard)
+# strftime -> (PostgreSQL to_timestamp, Java/Spark, regex guard, what the field is)
 _FORMAT_CODES = {
-    "%Y": ("YYYY", "yyyy", "[0-9]{4}"),
-    "%y": ("YY", "yy", "[0-9]{2}"),
-    "%m": ("MM", "M", "[0-9]{1,2}"),
-    "%d": ("DD", "d", "[0-9]{1,2}"),
-    "%H": ("HH24", "H", "[0-9]{1,2}"),
-    "%I": ("HH12", "h", "[0-9]{1,2}"),
-    "%M": ("MI", "m", "[0-9]{1,2}"),
-    "%S": ("SS", "s", "[0-9]{1,2}"),
-    "%f": ("US", "SSSSSS", "[0-9]{1,6}"),
-    "%b": ("Mon", "MMM", "[A-Za-z]{3}"),
-    "%B": ("Month", "MMMM", "[A-Za-z]+"),
-    "%p": ("AM", "a", "[AaPp][Mm]"),
+    "%Y": ("YYYY", "yyyy", "[0-9]{4}", "year"),
+    "%y": ("YY", "yy", "[0-9]{2}", "year2"),
+    "%m": ("MM", "M", "[0-9]{1,2}", "month"),
+    "%d": ("DD", "d", "[0-9]{1,2}", "day"),
+    "%H": ("HH24", "H", "[0-9]{1,2}", "hour"),
+    "%I": ("HH12", "h", "[0-9]{1,2}", "hour12"),
+    "%M": ("MI", "m", "[0-9]{1,2}", "minute"),
+    "%S": ("SS", "s", "[0-9]{1,2}", "second"),
+    "%f": ("US", "SSSSSS", "[0-9]{1,6}", None),
+    "%b": ("Mon", "MMM", "[A-Za-z]{3}", "month_abbr"),
+    "%B": ("Month", "MMMM", "[A-Za-z]+", "month_name"),
+    "%p": ("AM", "a", "[AaPp][Mm]", None),
 }
+MONTH_NAMES = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+# ISO text with each field captured (for PostgreSQL, whose cast refuses 31 February)
+ISO_PARTS_RE = (
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.][0-9]+)?)?)?"
+)
+ISO_ROLES = ("year", "month", "day", "hour", "minute", "second")
 
 
-def _translate(fmt: str) -> tuple[str, str, str]:
-    """A strftime format as a PostgreSQL pattern, a Spark (Java) pattern and a guard regex."""
+def _translate(fmt: str) -> tuple[str, str, str, tuple[str | None, ...]]:
+    """A strftime format as a PostgreSQL pattern, a Spark (Java) pattern, a guard regex with
+    one capture group per field, and what each group is (``year``, ``month``, ...)."""
     import re
 
-    pg, java, rx = [], [], ["^"]
+    pg, java, rx, roles = [], [], ["^"], []
     i = 0
     while i < len(fmt):
         code = fmt[i : i + 2]
         if code in _FORMAT_CODES:
-            a, b, c = _FORMAT_CODES[code]
+            a, b, c, role = _FORMAT_CODES[code]
             pg.append(a)
             java.append(b)
-            rx.append(c)
+            rx.append(f"({c})")
+            roles.append(role)
             i += 2
             continue
         ch = fmt[i]
@@ -169,13 +192,67 @@ def _translate(fmt: str) -> tuple[str, str, str]:
         java.append(f"'{ch}'" if ch.isalpha() else ch)
         rx.append(re.escape(ch))
         i += 1
-    return "".join(pg), "".join(java), "".join(rx) + "$"
+    return "".join(pg), "".join(java), "".join(rx) + "$", tuple(roles)
+
+
+def _real_date(
+    s: ibis.Value, pattern: str, roles: Sequence[str | None], *, midnight_24: bool = False
+) -> ibis.Value:
+    """Whether text that matches ``pattern`` (one capture group per field, ``roles``) is a
+    real date and time: month 1-12, a day the month has (29 February in leap years only),
+    hour, minute and second in range. PostgreSQL refuses the whole query when one value
+    of the right shape is no date (31/02/2026); with this in the guard it is quarantined,
+    as DuckDB's and Spark's try-parsers make it NULL. Null for text that does not match.
+    ``midnight_24``: 24:00(:00) is the next day's midnight, as an ISO cast reads it."""
+    parts = {r: s.re_extract(pattern, i + 1) for i, r in enumerate(roles) if r}
+
+    def num(role: str) -> ibis.Value:
+        return parts[role].cast("int64")
+
+    ok = ibis.literal(True)
+    year = num("year") if "year" in parts else (num("year2") if "year2" in parts else None)
+    month = num("month") if "month" in parts else None
+    for role, width in (("month_abbr", 3), ("month_name", None)):
+        if role in parts:
+            name = parts[role].lower()
+            names = [m[:width] if width else m for m in MONTH_NAMES]
+            ok = ok & name.isin(names)
+            month = ibis.cases(*((name == n, k) for k, n in enumerate(names, 1)), else_=1)
+    if month is not None:
+        ok = ok & month.between(1, 12)
+    if "day" in parts:
+        if year is None:
+            leap = ibis.literal(True)
+        else:  # two-digit years are 1970-2069 on PostgreSQL: leap when divisible by 4
+            leap = ((year % 4) == 0) & (((year % 100) != 0) | ((year % 400) == 0))
+        if month is None:
+            days = ibis.literal(31)
+        else:
+            days = ibis.cases(
+                (month.isin([4, 6, 9, 11]), 30),
+                (month == 2, ibis.ifelse(leap, 29, 28)),
+                else_=31,
+            )
+        ok = ok & num("day").between(1, days)
+    fields = {}
+    for role, lo, hi in (("hour", 0, 23), ("hour12", 1, 12), ("minute", 0, 59), ("second", 0, 59)):
+        if role in parts:
+            # an optional field left out (ISO without a time) is no error
+            fields[role] = num(role).between(lo, hi) | parts[role].isnull()
+    if midnight_24 and "hour" in parts:
+        zero = [(num(r) == 0) | parts[r].isnull() for r in ("minute", "second") if r in parts]
+        fields["hour"] = fields["hour"] | ((num("hour") == 24) & ibis.and_(*zero))
+    return ibis.and_(ok, *fields.values())
 
 
 def _try_cast(s: ibis.Value, to, guard: str, backend: str) -> ibis.Value:
-    """``try_cast``, on PostgreSQL (whose cast raises) as a cast behind a regex guard."""
+    """``try_cast``, on PostgreSQL (whose cast raises) as a cast behind a regex guard (and,
+    for timestamps, a check that the date is real: :func:`_real_date`)."""
     if backend == "postgres":
-        return ibis.ifelse(s.re_search(guard), s.cast(to), ibis.null(to))
+        ok = s.re_search(guard)
+        if isinstance(to, dt.Timestamp):
+            ok = ok & _real_date(s, ISO_PARTS_RE, ISO_ROLES, midnight_24=True).fill_null(False)
+        return ibis.ifelse(ok, s.cast(to), ibis.null(to))
     return s.try_cast(to)
 
 
@@ -201,9 +278,9 @@ def _boolean(col: ibis.Value, backend: str = "duckdb") -> ibis.Value:
 
 
 def _timestamp(col: ibis.Value, fmt: str | None, backend: str = "duckdb") -> ibis.Value:
-    """Timestamps (naive, UTC). Unparseable text becomes NULL (and is quarantined). On
-    PostgreSQL a regex guards each cast; a value of the right shape but no real date
-    (31/02/2026) still makes the server refuse the query."""
+    """Timestamps (naive, UTC). Unparseable text becomes NULL (and is quarantined): on
+    PostgreSQL, whose casts raise, behind a regex guard and a check of the date's fields
+    (31/02/2026 is quarantined, not a refused query)."""
     if col.type().is_timestamp():
         return col.cast(dt.Timestamp())
     if col.type().is_date():
@@ -231,7 +308,7 @@ def _timestamp_format(raw: ibis.Table, column: str, configured: str | None) -> s
 
 def _strptime(s: ibis.Value, fmt: str, backend: str) -> ibis.Value:
     """Text in a strftime format to a timestamp, NULL where it does not parse."""
-    pg_fmt, java_fmt, guard = _translate(fmt)
+    pg_fmt, java_fmt, guard, roles = _translate(fmt)
     if backend == "postgres":
 
         @ibis.udf.scalar.builtin(name="to_timestamp")
@@ -239,7 +316,8 @@ def _strptime(s: ibis.Value, fmt: str, backend: str) -> ibis.Value:
             ...
 
         parsed = to_timestamp(s, pg_fmt).cast(dt.Timestamp())
-        return ibis.ifelse(s.re_search(guard), parsed, ibis.null(dt.Timestamp()))
+        ok = s.re_search(guard) & _real_date(s, guard, roles).fill_null(False)
+        return ibis.ifelse(ok, parsed, ibis.null(dt.Timestamp()))
     if backend == "pyspark":
 
         @ibis.udf.scalar.builtin(name="try_to_timestamp")

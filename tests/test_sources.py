@@ -347,6 +347,62 @@ def test_hmac_in_postgres_equals_pseudonymise(pg_url):
         con.disconnect()
 
 
+# text of the right shape, real dates and not (31 February, 29 February of a common year,
+# month 13, hour 24, minute 60), as a client's export might hold them
+DATE_TEXT = {
+    None: [
+        "2026-02-28 10:00",
+        "2026-02-31 10:00",
+        "2024-02-29",
+        "2023-02-29",
+        "2000-02-29 23:59:59",
+        "1900-02-29",
+        "2026-13-01",
+        "2026-04-31T08:00",
+        "2026-04-30T08:60",
+        "2026-04-30 24:00",
+        "2026-04-30 24:01",
+        "2026-00-10",
+        "not a date",
+    ],
+    "%d/%m/%Y %H:%M": [
+        "31/02/2026 10:00",
+        "29/02/2024 10:00",
+        "29/02/2023 01:00",
+        "30/06/2026 23:59",
+        "31/06/2026 12:00",
+        "15/06/2026 24:30",
+        "1/1/2026 0:00",
+        "00/01/2026 10:00",
+    ],
+    "%d %b %Y": ["31 Feb 2026", "29 feb 2024", "01 Foo 2026", "30 SEP 2026", "31 Sep 2026"],
+    "%B %d, %y": ["February 29, 24", "February 29, 25", "Junk 01, 26", "december 31, 99"],
+}
+
+
+@pytest.mark.parametrize("fmt", list(DATE_TEXT), ids=lambda f: f or "iso")
+def test_text_dates_that_do_not_exist_are_null_on_postgres_as_on_duckdb(pg_url, fmt):
+    """PostgreSQL's casts and to_timestamp refuse the whole query on one value of the right
+    shape that is no date (31/02/2026); behind the field check it becomes NULL (and is
+    quarantined), the same values as DuckDB's try-parsers, the reference."""
+    from rox_helpers.interactions import _timestamp
+
+    values = DATE_TEXT[fmt]
+    df = pd.DataFrame({"i": range(len(values)), "ts": values})
+    duck = ibis.duckdb.connect().create_table("dates", df)
+    want = duck.select("i", t=_timestamp(duck.ts, fmt)).order_by("i").to_pandas()
+    assert want["t"].notna().sum() >= 2 and want["t"].isna().sum() >= 2
+    con = ibis.connect(pg_url)
+    t = con.create_table("src_dates", df, overwrite=True)
+    try:
+        got = t.select("i", t=_timestamp(t.ts, fmt, "postgres")).order_by("i").to_pandas()
+    finally:
+        con.drop_table("src_dates", force=True)
+        con.disconnect()
+    got["t"] = got["t"].astype(want["t"].dtype)
+    pd.testing.assert_frame_equal(got, want)
+
+
 def test_hmac_in_spark_equals_pseudonymise(spark):
     con = ibis.pyspark.connect(spark)
     t = con.create_table("src_ids", pd.DataFrame({"customer_id": IDS}), overwrite=True)
