@@ -1330,10 +1330,12 @@ def log_moment_frame(
     out["period"] = (end.dt.year * 100 + end.dt.month).astype("int64")  # yyyymm
     out[f"retained_{h}m"] = (out[f"stays_{h}m"] > 0).astype("float64")
     out = out.drop(columns=["p0", "first_seen"])
-    # a total order (every column breaks ties): contacts equal in customer, journey,
-    # touchpoint and minutes, one failed and one completed, came back in the engine's order
-    sort = [c for c in ("customer_id", "journey_start", "touchpoint", "minutes") if c in out]
-    out = out.sort_values([*sort, *(c for c in out.columns if c not in sort)], ignore_index=True)
+    # a total order: contacts equal in customer, journey, touchpoint and minutes (one failed,
+    # one completed) came back in the engine's order. The other columns are the journey's
+    # (fixed by customer, unit and journey start) or derived from these.
+    keys = ("customer_id", "journey_start", "touchpoint", "minutes", "stage", "channel")
+    keys += ("completed", "switched", "unit_id")
+    out = out.sort_values([c for c in keys if c in out], ignore_index=True)
     out.attrs = {
         "data_start": data_start.isoformat(),
         "data_end": data_end.isoformat(),
