@@ -17,6 +17,8 @@ Targets (issue 9): (a) under 40 s on 2 cores, and (a) no more than 1.5 times (b)
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -54,7 +56,9 @@ def plain_python(engagement: Path) -> tuple[float, dict[str, float]]:
                 src += f"\nENGAGEMENT = {str(engagement)!r}\nRUN_DIR = {str(run_dir)!r}"
             # IPython magics are not Python; the notebooks use none, but be safe
             src = "\n".join(line for line in src.splitlines() if not line.lstrip().startswith("%"))
-            exec(compile(src, f"{step.notebook}", "exec"), ns)
+            # display() outside a kernel prints a repr per table and chart: not the figures'
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(src, f"{step.notebook}", "exec"), ns)
         times[step.id] = time.perf_counter() - t0
         import matplotlib.pyplot as plt
 
