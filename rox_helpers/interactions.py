@@ -126,8 +126,12 @@ def _id(col: ibis.Value, backend: str = "duckdb") -> ibis.Value:
     return ibis.ifelse(s.re_search(INTEGRAL_RE), s.re_extract(INTEGRAL_RE, 1), s)
 
 
+DOUBLE_MAX = 1.7976931348623157e308
 INTEGRAL_RE = r"^(-?[0-9]+)[.]0+$"
-NUMBER_RE = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+# at most 200 digits and a two-digit exponent: PostgreSQL's cast refuses the whole query on a
+# number beyond a double's range (1e999), where DuckDB's try_cast gives infinity (NULL in
+# _number); 1e-999 is NULL here and 0 on DuckDB
+NUMBER_RE = r"^[+-]?([0-9]{1,200}([.][0-9]{0,200})?|[.][0-9]{1,200})([eE][+-]?[0-9]{1,2})?$"
 ISO_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?$"
 ISO_OFFSET_RE = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?"
@@ -257,11 +261,18 @@ def _try_cast(s: ibis.Value, to, guard: str, backend: str) -> ibis.Value:
 
 
 def _number(col: ibis.Value, backend: str = "duckdb") -> ibis.Value:
+    """Numbers as float64; NaN and infinity (a float column's, or text such as ``1e999``)
+    are no values: NULL, so the row is quarantined as not a valid number, as text that
+    does not parse is. Passed on, a NaN passes every range check (it compares above
+    everything in DuckDB) and makes the engine's exact sums of the column fail."""
+    if col.type().is_integer() or col.type().is_boolean():
+        return col.cast("float64")
     if col.type().is_numeric():
-        return col.cast("float64")
-    if col.type().is_boolean():
-        return col.cast("float64")
-    return _try_cast(_text(col, backend).replace(",", "."), dt.float64, NUMBER_RE, backend)
+        x = col.cast("float64")
+    else:
+        x = _try_cast(_text(col, backend).replace(",", "."), dt.float64, NUMBER_RE, backend)
+    # infinity as beyond the largest double: Ibis's isinf lets it through on Spark
+    return ibis.ifelse(x.isnan() | (x.abs() > DOUBLE_MAX), ibis.null("float64"), x)
 
 
 def _boolean(col: ibis.Value, backend: str = "duckdb") -> ibis.Value:

@@ -190,3 +190,37 @@ def test_empty_declared_table_is_flagged(tiny):
     assert len(warn) == 1 and "no rows" in warn[0].message
     # the survey's units then cannot be found: quarantined with that reason, not lost
     assert data.reports["cx_survey"].reasons["unit_id: unknown id (not in units.unit_id)"] == 8
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_nan_and_infinite_numbers_are_quarantined_not_summed(tiny, kind):
+    """A revenue of NaN or infinity (a float column's, or text such as 1e999, which DuckDB
+    reads as infinity) is no number: the row is quarantined with the column and the rule.
+    It once passed the range check (NaN compares above everything in DuckDB) and made the
+    features' exact revenue sum fail with a conversion error."""
+    n = 6
+    log = pd.DataFrame(
+        {
+            "guest_id": [f"C{i % 2 + 1}" for i in range(n)],
+            "ts": pd.date_range("2025-01-10", periods=n, freq="D").astype(str),
+            "hotel": ["H1"] * n,
+        }
+    )
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        _with_log(tiny, log, "log.parquet")
+        # NaN as a value, not a null (pandas would write its NaN as null)
+        revenue = pa.array([10.0, float("nan"), float("inf"), -float("inf"), 5.5, None])
+        table = pa.Table.from_pandas(log, preserve_index=False).append_column("revenue", revenue)
+        pq.write_table(table, tiny / "data" / "log.parquet")
+    else:
+        log["revenue"] = ["10", "NaN", "inf", "1e999", "5,5", ""]
+        _with_log(tiny, log, "log.csv")
+    data = load_engagement(tiny)
+    assert data.reports["interactions"].reasons == {"revenue: is not a valid float": 3}
+    clean = data.interactions.to_pandas()
+    assert sorted(clean["revenue"].dropna()) == [5.5, 10.0] and clean["revenue"].isna().sum() == 1
+    f = features_frame(data.interactions).set_index("customer_id")
+    assert f["spend"].sum() == 15.5
