@@ -117,15 +117,20 @@ def _parse_dates(s: pd.Series, fmt: str | None) -> pd.Series:
 
 
 def _to_number(s: pd.Series) -> pd.Series:
+    """Numbers as float64. Infinity (a float column's, or text such as ``inf`` or ``1e999``)
+    is no value: NaN here, so a present value that becomes NaN is quarantined, as the
+    interaction log's loader does (a NaN in a float column is missing, as pandas reads it)."""
     if pd.api.types.is_bool_dtype(s):
         return s.astype("float64")
     if pd.api.types.is_numeric_dtype(s):
-        return s.astype("float64")
-    text = s.astype("str").str.strip().where(s.notna())
-    # decimal comma ("3,5") when there is no dot; thousands separators are not guessed
-    text = text.str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
-    text = text.str.replace(r"^[€$£]\s*", "", regex=True)
-    return pd.to_numeric(text, errors="coerce").astype("float64")
+        out = s.astype("float64")
+    else:
+        text = s.astype("str").str.strip().where(s.notna())
+        # decimal comma ("3,5") when there is no dot; thousands separators are not guessed
+        text = text.str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
+        text = text.str.replace(r"^[€$£]\s*", "", regex=True)
+        out = pd.to_numeric(text, errors="coerce").astype("float64")
+    return out.mask(np.isinf(out))
 
 
 def _to_bool(s: pd.Series) -> pd.Series:

@@ -224,3 +224,22 @@ def test_nan_and_infinite_numbers_are_quarantined_not_summed(tiny, kind):
     assert sorted(clean["revenue"].dropna()) == [5.5, 10.0] and clean["revenue"].isna().sum() == 1
     f = features_frame(data.interactions).set_index("customer_id")
     assert f["spend"].sum() == 15.5
+
+
+def test_small_tables_read_infinity_as_no_number():
+    """The small tables' numbers (units, employees, survey), as the log's: infinity, from a
+    float column or from text, is a present value that is no number, so its row is
+    quarantined; a NaN in a float column is missing, as pandas reads it."""
+    import numpy as np
+
+    from rox_helpers.schemas import ColumnSpec
+    from rox_helpers.validate import coerce_column
+
+    spec = ColumnSpec("revenue", "float")
+    text = pd.Series(["3,5", "€ 12", "inf", "-inf", "1e999", "x", None, "7"], dtype="object")
+    out, bad = coerce_column(text, spec)
+    np.testing.assert_array_equal(out, [3.5, 12, np.nan, np.nan, np.nan, np.nan, np.nan, 7])
+    assert bad.tolist() == [False, False, True, True, True, True, False, False]
+    out, bad = coerce_column(pd.Series([1.0, np.inf, np.nan, -np.inf]), spec)
+    assert bad.tolist() == [False, True, False, True]
+    assert out.isna().tolist() == [False, True, True, True]
