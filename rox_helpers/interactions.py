@@ -169,9 +169,12 @@ MONTH_NAMES = [
 # ISO text with each field captured (for PostgreSQL, whose cast refuses 31 February)
 ISO_PARTS_RE = (
     r"^([0-9]{4})-([0-9]{2})-([0-9]{2})"
-    r"(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.][0-9]+)?)?)?"
+    r"(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.]([0-9]+))?)?)?"
 )
-ISO_ROLES = ("year", "month", "day", "hour", "minute", "second")
+ISO_ROLES = ("year", "month", "day", "hour", "minute", "second", "fraction")
+# a UTC offset's hours and minutes (real ones run from -12:00 to +14:00; PostgreSQL refuses
+# the whole query beyond 15:59, DuckDB wraps +25:00 into another day)
+OFFSET_PARTS_RE = r"([+-])([0-9]{2}):?([0-9]{2})$"
 
 
 def _translate(fmt: str) -> tuple[str, str, str, tuple[str | None, ...]]:
@@ -208,12 +211,14 @@ def _real_date(
     of the right shape is no date (31/02/2026); with this in the guard it is quarantined,
     as DuckDB's and Spark's try-parsers make it NULL. Null for text that does not match.
     ``midnight_24``: 24:00(:00) is the next day's midnight, as an ISO cast reads it."""
-    parts = {r: s.re_extract(pattern, i + 1) for i, r in enumerate(roles) if r}
+    # a field that did not match is NULL ("" on DuckDB, NULL on PostgreSQL)
+    parts = {r: s.re_extract(pattern, i + 1).nullif("") for i, r in enumerate(roles) if r}
 
     def num(role: str) -> ibis.Value:
         return parts[role].cast("int64")
 
-    ok = ibis.literal(True)
+    # year 0 does not exist (PostgreSQL refuses it; DuckDB reads it as 1 BC)
+    ok = num("year") >= 1 if "year" in parts else ibis.literal(True)
     year = num("year") if "year" in parts else (num("year2") if "year2" in parts else None)
     month = num("month") if "month" in parts else None
     for role, width in (("month_abbr", 3), ("month_name", None)):
@@ -245,8 +250,19 @@ def _real_date(
             fields[role] = num(role).between(lo, hi) | parts[role].isnull()
     if midnight_24 and "hour" in parts:
         zero = [(num(r) == 0) | parts[r].isnull() for r in ("minute", "second") if r in parts]
+        if "fraction" in parts:
+            zero.append(parts["fraction"].re_search("^0+$") | parts["fraction"].isnull())
         fields["hour"] = fields["hour"] | ((num("hour") == 24) & ibis.and_(*zero))
     return ibis.and_(ok, *fields.values())
+
+
+def _offset_ok(s: ibis.Value) -> ibis.Value:
+    """Whether text's UTC offset (if it ends in one) is a real one: at most 14 hours and 59
+    minutes. Checked on every engine, so an offset of +25:00 is quarantined everywhere."""
+    # no match is NULL on PostgreSQL and "" on DuckDB
+    hh, mm = (s.re_extract(OFFSET_PARTS_RE, i).nullif("") for i in (2, 3))
+    bad = (hh.cast("int64") > 14) | (mm.cast("int64") > 59)
+    return ~bad.fill_null(False)
 
 
 def _try_cast(s: ibis.Value, to, guard: str, backend: str) -> ibis.Value:
@@ -300,7 +316,7 @@ def _timestamp(col: ibis.Value, fmt: str | None, backend: str = "duckdb") -> ibi
     if fmt == "offset":
         # offsets honoured: parsed as instants, kept as naive UTC (the pandas tables' convention)
         utc = _try_cast(s, dt.Timestamp(timezone="UTC"), ISO_OFFSET_RE, backend)
-        return utc.cast(dt.Timestamp())
+        return ibis.ifelse(_offset_ok(s), utc, ibis.null(utc.type())).cast(dt.Timestamp())
     if fmt and not fmt.startswith("%Y-%m-%d"):
         return _strptime(s, fmt, backend)
     return _try_cast(s, dt.Timestamp(), ISO_RE, backend)
@@ -659,11 +675,17 @@ def load_interactions(loader: _Loader, src: Source):
         ).drop("_nc")
         report.rows_excluded_consent = int(excluded)
         loader.priv.interactions_excluded = int(excluded)
+    # in a fixed order, so the sample kept and the exported file are the same run to run
+    # (the engine returns rows in any order; a join above reorders them)
+    by = list(quarantine.columns)
     if kept < report.rows_quarantined:
-        quarantine = quarantine.limit(limit).mutate(
+        quarantine = quarantine.mutate(
             sample=ibis.literal(
                 f"sample: {kept:,} of {report.rows_quarantined:,} failing rows kept"
             )
         )
+    quarantine = quarantine.order_by(by)
+    if kept < report.rows_quarantined:
+        quarantine = quarantine.limit(limit)
     report.rows_valid = report.rows_read - report.rows_quarantined - report.rows_excluded_consent
     return clean, quarantine, con

@@ -291,9 +291,16 @@ def _numbered_contacts(
     staged = t.filter(t.stage_idx.notnull())
     n_unstaged = n_contacts - int(staged.count().to_pyarrow().as_py()) if count else None
     t = staged
+    # a total order of each guest's contacts: contacts at the same time, stage, outcome and
+    # channel are ordered by touchpoint, minutes and revenue, so which one comes first (the
+    # journey's channel and outcome, a switch of touchpoint) does not depend on the engine
     order = [t.timestamp, t.stage_idx, t.done, t.chan]
+    if "touchpoint" in cols:
+        order.append(t.touchpoint)
+    order += [t.minutes, t.rev]
     w = ibis.window(group_by=part, order_by=order)
     t = t.mutate(
+        seq=ibis.row_number().over(w),
         prev_idx=t.stage_idx.lag().over(w),
         prev_ts=t.timestamp.lag().over(w),
         prev_done=t.done.lag().over(w),
@@ -311,7 +318,7 @@ def _numbered_contacts(
     # million contacts x every column of the log and of the numbering is gigabytes)
     keep = [*part, "timestamp", "journey_stage", "stage_idx", "done", "chan", "rev", "minutes"]
     keep += [c for c in ("touchpoint", "completed") if c in cols and c not in keep]
-    t = t.select(*keep, "journey_no")
+    t = t.select(*keep, "journey_no", "seq")
     return t, part, n_contacts, n_unstaged
 
 
@@ -365,12 +372,13 @@ def build_journeys(
     )
     t = t.cache()  # numbered once, read by every aggregate below (and by log moments)
     cols = set(interactions.columns)
-    ts_key = t.timestamp.epoch_seconds()
     aggs = {
         "entry": t.stage_idx.min(),
         "last": t.stage_idx.max(),
-        "last_done": t.done.argmax(ts_key),
-        "channel": t.chan.argmin(ts_key),
+        # the last and the first contact in the numbering's total order (seq is unique per
+        # guest; a timestamp ties in a log of dates)
+        "last_done": t.done.argmax(t.seq),
+        "channel": t.chan.argmin(t.seq),
         "first_ts": t.timestamp.min(),
         "last_ts": t.timestamp.max(),
         "revenue": t.rev.sum(),
@@ -1222,8 +1230,7 @@ def log_moment_frame(
                 f"log's {len(ids):,} guests (all their contacts)"
             )
     jkey = [*part, "journey_no"]
-    order = [t.timestamp, t.stage_idx, t.done, t.chan]
-    ow = ibis.window(group_by=jkey, order_by=order)
+    ow = ibis.window(group_by=jkey, order_by=t.seq)  # the numbering's total order
     t = t.mutate(
         next_idx=t.stage_idx.lead().over(ow),
         next_chan=t.chan.lead().over(ow),

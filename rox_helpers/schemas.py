@@ -135,8 +135,18 @@ INTERACTIONS = TableSpec(
         ColumnSpec("journey_stage", "str", synonyms=("stage", "step", "phase")),
         ColumnSpec("touchpoint", "str", synonyms=("tp", "contact_point", "event")),
         ColumnSpec("completed", "bool", synonyms=("is_completed", "success", "done")),
-        ColumnSpec("revenue", "float", min=-1e9, synonyms=("amount", "spend", "value", "sales")),
-        ColumnSpec("duration_min", "float", min=0, synonyms=("duration", "minutes", "handle_time")),
+        # bounded: the engine sums money and durations exactly, as DECIMAL(38, 6), which holds
+        # under 1e32 (a larger value would fail the whole sum; it is quarantined instead)
+        ColumnSpec(
+            "revenue", "float", min=-1e9, max=1e12, synonyms=("amount", "spend", "value", "sales")
+        ),
+        ColumnSpec(
+            "duration_min",
+            "float",
+            min=0,
+            max=1e7,
+            synonyms=("duration", "minutes", "handle_time"),
+        ),
     ),
 )
 

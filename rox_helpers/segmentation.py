@@ -271,7 +271,8 @@ def behavioural_features(
         # the last interaction; same customer order: code points of customer_id)
         base = precomputed
     else:
-        base = expr.to_pandas()
+        # code-point order of customer_id, as features_frame and the precomputed table
+        base = expr.to_pandas().sort_values("customer_id", kind="stable", ignore_index=True)
     base = base.set_index("customer_id").drop(columns=["first_seen", "last_seen"])
     base.index = base.index.astype("str")
     parts = [base]
@@ -364,10 +365,10 @@ def _trip_features(
     is_stay = (s.journey_stage == departure) & (s.prev_stage == arrival)
     nights = ibis.greatest((s.timestamp.date() - s.prev_ts.date()).cast("int64"), 1).cast("float64")
     paid = is_stay & (s.prev2_stage == booking) & (s.prev2_rev > 0)
-    # means as exact sums over counts (whole seconds, whole nights, spend per night to a
-    # millionth): a float mean is added up in the order the engine's threads deliver the
-    # rows, which varies with the machine's load and moves the segmentation's last digits
-    lead = ibis.ifelse(is_lead, secs.cast("int64"), ibis.null("int64"))
+    # means as exact sums over counts (seconds to a microsecond, whole nights, spend per
+    # night to a millionth): a float mean is added up in the order the engine's threads
+    # deliver the rows, which varies with the machine's load and moves the last digits
+    lead = ibis.ifelse(is_lead, secs.cast("float64"), ibis.null("float64"))
     nights_n = ibis.ifelse(is_stay, nights.cast("int64"), ibis.null("int64"))
     per_night = ibis.ifelse(paid, s.prev2_rev / nights, ibis.null("float64"))
     s = s.mutate(lead=lead, nights=nights_n, per_night=per_night)
@@ -376,7 +377,7 @@ def _trip_features(
         return total / col.count().nullif(0).cast("float64")
 
     agg = s.group_by("customer_id").aggregate(
-        booking_lead_days=mean(s.lead.sum().cast("float64") / 86400.0, s.lead),
+        booking_lead_days=mean(exact_sum(s.lead) / 86400.0, s.lead),
         nights_per_stay=mean(s.nights.sum().cast("float64"), s.nights),
         spend_per_night=mean(exact_sum(s.per_night), s.per_night),
     )

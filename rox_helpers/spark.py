@@ -42,6 +42,16 @@ def java_version() -> int | None:
     return None
 
 
+def _host_port(text: str, default: int = 7077) -> tuple[str, int]:
+    """``host:port``, ``host``, ``[v6]:port`` or ``[v6]`` as (host, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = text.rpartition(":") if ":" in text else (text, "", "")
+    return host, int(port) if port.isdigit() else default
+
+
 def check_master(master: str, timeout: float = 5.0) -> None:
     """Raise :class:`RoxError` when no master of a ``spark://host:port[,host:port]`` URL
     accepts a connection within ``timeout`` seconds. Spark itself retries an unreachable
@@ -52,10 +62,9 @@ def check_master(master: str, timeout: float = 5.0) -> None:
         return
     tried = []
     for hostport in master[len("spark://") :].split(","):
-        host, _, port = hostport.strip().rpartition(":")
-        host, port = (host or hostport.strip()), int(port) if port.isdigit() else 7077
+        host, port = _host_port(hostport.strip())
         try:
-            with socket.create_connection((host.strip("[]"), port), timeout=timeout):
+            with socket.create_connection((host, port), timeout=timeout):
                 return
         except OSError as exc:
             tried.append(f"{host}:{port} ({exc.strerror or type(exc).__name__})")

@@ -197,8 +197,9 @@ def test_nan_and_infinite_numbers_are_quarantined_not_summed(tiny, kind):
     """A revenue of NaN or infinity (a float column's, or text such as 1e999, which DuckDB
     reads as infinity) is no number: the row is quarantined with the column and the rule.
     It once passed the range check (NaN compares above everything in DuckDB) and made the
-    features' exact revenue sum fail with a conversion error."""
-    n = 6
+    features' exact revenue sum fail with a conversion error, as a revenue beyond the
+    exact sum's DECIMAL(38, 6) did (1e33): that is above the column's maximum now."""
+    n = 7
     log = pd.DataFrame(
         {
             "guest_id": [f"C{i % 2 + 1}" for i in range(n)],
@@ -212,14 +213,17 @@ def test_nan_and_infinite_numbers_are_quarantined_not_summed(tiny, kind):
 
         _with_log(tiny, log, "log.parquet")
         # NaN as a value, not a null (pandas would write its NaN as null)
-        revenue = pa.array([10.0, float("nan"), float("inf"), -float("inf"), 5.5, None])
+        revenue = pa.array([10.0, float("nan"), float("inf"), -float("inf"), 5.5, None, 1e33])
         table = pa.Table.from_pandas(log, preserve_index=False).append_column("revenue", revenue)
         pq.write_table(table, tiny / "data" / "log.parquet")
     else:
-        log["revenue"] = ["10", "NaN", "inf", "1e999", "5,5", ""]
+        log["revenue"] = ["10", "NaN", "inf", "1e999", "5,5", "", "1e33"]
         _with_log(tiny, log, "log.csv")
     data = load_engagement(tiny)
-    assert data.reports["interactions"].reasons == {"revenue: is not a valid float": 3}
+    assert data.reports["interactions"].reasons == {
+        "revenue: is not a valid float": 3,
+        "revenue: above 1e+12": 1,
+    }
     clean = data.interactions.to_pandas()
     assert sorted(clean["revenue"].dropna()) == [5.5, 10.0] and clean["revenue"].isna().sum() == 1
     f = features_frame(data.interactions).set_index("customer_id")

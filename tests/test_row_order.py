@@ -96,3 +96,46 @@ def test_behavioural_features_and_outcomes(logs, loaded):
     _same(fa, fb)
     ids = cust["customer_id"]
     _same(customer_outcomes(a, customers=ids), customer_outcomes(b, customers=ids))
+
+
+def _tied_log(n: int = 300) -> pd.DataFrame:
+    """Per guest: two failed web bookings at the same minute on two touchpoints, then a
+    completed phone booking and a stay; which of the tied pair "switched" to the phone, and
+    the journey's first channel, once came back in the engine's order."""
+    rows = []
+    for i in range(n):
+        c, t0 = f"C{i:04d}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=i % 200)
+        for tp, ch, done, dt in (
+            ("tp_b", "web", False, 0),
+            ("tp_a", "web", False, 0),
+            ("phone_desk", "phone", True, 1),
+            ("front_desk", "walk_in", True, 60 * 24 * 20),
+        ):
+            stage = "check_in" if tp == "front_desk" else "book"
+            rows.append((c, t0 + pd.Timedelta(minutes=dt), stage, tp, ch, done, 100.0))
+    # a later stay of every other guest, so the journeys have an outcome to follow
+    for i in range(0, n, 2):
+        t1 = pd.Timestamp("2024-01-01") + pd.Timedelta(days=i % 200 + 90)
+        rows.append((f"C{i:04d}", t1, "check_in", "front_desk", "walk_in", True, 80.0))
+    cols = ["customer_id", "timestamp", "journey_stage", "touchpoint", "channel", "completed"]
+    return pd.DataFrame(rows, columns=[*cols, "revenue"]).assign(unit_id="H1")
+
+
+def test_ties_in_a_journey_do_not_depend_on_the_row_order():
+    from rox_helpers.journey import build_journeys, log_moment_frame
+
+    log = _tied_log()
+    stages = ["book", "check_in"]
+    frames, paths = [], []
+    for seed in (0, 1, 2):
+        t = ibis.memtable(log.sample(frac=1.0, random_state=seed).reset_index(drop=True))
+        fr = log_moment_frame(t, stages, horizon=3, data_end="2024-12-31")
+        frames.append(fr)
+        paths.append(build_journeys(t, stages).paths)
+    switched = frames[0].groupby("touchpoint")["switched"].agg(["sum", "count"])
+    # in the numbering's order (touchpoint breaks the tie) tp_b, the later, switched
+    assert switched.loc["tp_b", "sum"] == switched.loc["tp_b", "count"] > 200
+    assert switched.loc["tp_a", "sum"] == 0
+    for fr, p in zip(frames[1:], paths[1:], strict=True):
+        _same(frames[0], fr)
+        _same(paths[0], p)

@@ -362,6 +362,8 @@ DATE_TEXT = {
         "2026-04-30T08:60",
         "2026-04-30 24:00",
         "2026-04-30 24:01",
+        "2026-04-30 24:00:00.000",
+        "2026-04-30 24:00:00.5",
         "2026-00-10",
         "not a date",
     ],
@@ -377,6 +379,15 @@ DATE_TEXT = {
     ],
     "%d %b %Y": ["31 Feb 2026", "29 feb 2024", "01 Foo 2026", "30 SEP 2026", "31 Sep 2026"],
     "%B %d, %y": ["February 29, 24", "February 29, 25", "Junk 01, 26", "december 31, 99"],
+    # offsets beyond +-14:59 are no offsets (DuckDB would wrap +25:00 into another day)
+    "offset": [
+        "2026-01-01 10:00+01:00",
+        "2026-01-01T10:00:00Z",
+        "2026-01-01 10:00-12:00",
+        "2026-01-01 10:00+25:00",
+        "2026-01-01 10:00+01:99",
+        "2026-02-30 10:00+01:00",
+    ],
 }
 
 
@@ -401,6 +412,32 @@ def test_text_dates_that_do_not_exist_are_null_on_postgres_as_on_duckdb(pg_url, 
         con.disconnect()
     got["t"] = got["t"].astype(want["t"].dtype)
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_year_zero_is_null_on_postgres_not_a_refused_query(pg_url):
+    """Year 0 does not exist: PostgreSQL refuses the query on it (DuckDB reads 1 BC)."""
+    from rox_helpers.interactions import _timestamp
+
+    df = pd.DataFrame({"i": [0, 1, 2], "ts": ["0000-01-01", "01/01/0000 10:00", "0001-01-01"]})
+    con = ibis.connect(pg_url)
+    t = con.create_table("src_year0", df, overwrite=True)
+    try:
+        iso = t.select("i", x=_timestamp(t.ts, None, "postgres")).order_by("i").to_pandas()
+        dmy = t.select("i", x=_timestamp(t.ts, "%d/%m/%Y %H:%M", "postgres"))
+        dmy = dmy.order_by("i").to_pandas()
+    finally:
+        con.drop_table("src_year0", force=True)
+        con.disconnect()
+    assert iso["x"].isna().tolist() == [True, True, False]
+    assert dmy["x"].isna().tolist() == [True, True, True]
+
+
+def test_spark_master_urls_are_split_into_host_and_port():
+    from rox_helpers.spark import _host_port
+
+    assert _host_port("master") == ("master", 7077)
+    assert _host_port("10.0.0.1:7078") == ("10.0.0.1", 7078)
+    assert _host_port("[::1]") == ("::1", 7077) and _host_port("[::1]:8000") == ("::1", 8000)
 
 
 NUMBERS = {
