@@ -199,6 +199,21 @@ def interval_text(
     return f"{label} {f(lo)} to {f(hi)}" + (f" ({of})" if of else "")
 
 
+def interval_fields(
+    low: object,
+    high: object,
+    fmt: str | Callable[[float], str] = "{:.3g}",
+    *,
+    of: str = "",
+    otherwise: str,
+) -> dict[str, str]:
+    """A finding's ``interval`` and ``no_interval``: the interval's text
+    (:func:`interval_text`) or, where there is none (an end missing or not finite),
+    ``otherwise``, the reason. ``Finding(..., **interval_fields(lo, hi, otherwise=...))``."""
+    text = interval_text(low, high, fmt, of=of)
+    return {"interval": text, "no_interval": "" if text else otherwise}
+
+
 def evidence_line(finding: Finding | Mapping) -> str:
     """The finding's evidence in one line of plain text (not escaped): kind · base ·
     interval (or why there is none), e.g. ``"Survey estimate · base 14,955 responses · 95%

@@ -46,6 +46,12 @@ def exact_sum(column: ibis.Value, **kw) -> ibis.Value:
     return column.cast(EXACT).sum(**kw).cast("float64")
 
 
+def exact_mean(column: ibis.Value) -> ibis.Value:
+    """The engine's mean of a column as :func:`exact_sum` over the count of its values:
+    the same whatever order the rows are added in; null when there are none."""
+    return exact_sum(column) / column.count().nullif(0).cast("float64")
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_") or "other"
 
@@ -123,9 +129,7 @@ def customer_features(
         # bigint or double), so every engine divides the same two integers
         aggs["completion_rate"] = _ratio(t.count(where=t.completed), t.completed.count())
     if "duration_min" in cols:
-        aggs["avg_duration_min"] = exact_sum(t.duration_min) / t.duration_min.count().nullif(
-            0
-        ).cast("float64")
+        aggs["avg_duration_min"] = exact_mean(t.duration_min)
     if "channel" in cols:
         if channels is None:
             channels = sorted(

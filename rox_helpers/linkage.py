@@ -1380,7 +1380,7 @@ def linkage_findings(
     for each kind of finding that has one, by kind: ``chain``, ``what_ifs`` (one finding
     per scenario, ``{k}`` its position in ``what_ifs``), ``hypotheses``, ``influencers``,
     ``loyalty``, ``caveats`` (see :func:`~rox_helpers.artifacts.chart_namer`)."""
-    from rox_helpers.artifacts import Finding, chart_namer, interval_text
+    from rox_helpers.artifacts import Finding, chart_namer, interval_fields, interval_text
 
     chart = chart_namer(
         charts, ("chain", "what_ifs", "hypotheses", "influencers", "loyalty", "caveats")
@@ -1454,6 +1454,7 @@ def linkage_findings(
     if len(hypotheses):
         counts = hypotheses["verdict"].value_counts()
         with_ci = hypotheses.dropna(subset=["ci_low", "ci_high"]) if "ci_low" in hypotheses else []
+        top = with_ci.iloc[0] if len(with_ci) else pd.Series(dtype=object)
         out.append(
             Finding(
                 step=step,
@@ -1475,17 +1476,13 @@ def linkage_findings(
                 chart=chart("hypotheses"),
                 evidence_kind="within_unit",
                 base=panel_base,
-                interval=interval_text(
-                    with_ci["ci_low"].iloc[0],
-                    with_ci["ci_high"].iloc[0],
+                **interval_fields(
+                    top.get("ci_low"),
+                    top.get("ci_high"),
                     _fmt,
-                    of=f"{with_ci['id'].iloc[0]}, the first hypothesis with an estimate",
-                )
-                if len(with_ci)
-                else "",
-                no_interval=""
-                if len(with_ci)
-                else "no hypothesis could be estimated on these data",
+                    of=f"{top.get('id')}, the first hypothesis with an estimate",
+                    otherwise="no hypothesis could be estimated on these data",
+                ),
             )
         )
     if influencers is not None:
@@ -1509,6 +1506,7 @@ def linkage_findings(
         shown = loyalty[~loyalty["suppressed"].astype(bool)]
         n_ans, n_people = loyalty.attrs.get("n"), loyalty.attrs.get("n_people")
         lead = shown.dropna(subset=["ci_low", "ci_high"])
+        top = lead.iloc[0] if len(lead) else pd.Series(dtype=object)
         out.append(
             Finding(
                 step=step,
@@ -1529,15 +1527,13 @@ def linkage_findings(
                     if n_people and n_ans
                     else f"{len(shown):,} changes valued"
                 ),
-                interval=interval_text(
-                    lead["ci_low"].iloc[0],
-                    lead["ci_high"].iloc[0],
+                **interval_fields(
+                    top.get("ci_low"),
+                    top.get("ci_high"),
                     _fmt,
-                    of=f"{lead['description'].iloc[0]}, {lead['outcome'].iloc[0]} per guest",
-                )
-                if len(lead)
-                else "",
-                no_interval="" if len(lead) else "every value is suppressed: the base is too small",
+                    of=f"{top.get('description')}, {top.get('outcome')} per guest",
+                    otherwise="every value is suppressed: the base is too small",
+                ),
             )
         )
     e = model.edges

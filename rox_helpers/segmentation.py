@@ -77,7 +77,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from rox_helpers.errors import DataValidationError
-from rox_helpers.features import _safe, customer_features, exact_sum
+from rox_helpers.features import _safe, customer_features, exact_mean, exact_sum
 
 if TYPE_CHECKING:  # pragma: no cover
     from rox_helpers.data import EngagementData
@@ -365,21 +365,17 @@ def _trip_features(
     is_stay = (s.journey_stage == departure) & (s.prev_stage == arrival)
     nights = ibis.greatest((s.timestamp.date() - s.prev_ts.date()).cast("int64"), 1).cast("float64")
     paid = is_stay & (s.prev2_stage == booking) & (s.prev2_rev > 0)
-    # means as exact sums over counts (seconds to a microsecond, whole nights, spend per
-    # night to a millionth): a float mean is added up in the order the engine's threads
-    # deliver the rows, which varies with the machine's load and moves the last digits
-    lead = ibis.ifelse(is_lead, secs.cast("float64"), ibis.null("float64"))
-    nights_n = ibis.ifelse(is_stay, nights.cast("int64"), ibis.null("int64"))
-    per_night = ibis.ifelse(paid, s.prev2_rev / nights, ibis.null("float64"))
-    s = s.mutate(lead=lead, nights=nights_n, per_night=per_night)
-
-    def mean(total, col):
-        return total / col.count().nullif(0).cast("float64")
-
+    s = s.mutate(
+        lead=ibis.ifelse(is_lead, secs.cast("float64"), ibis.null("float64")),
+        nights=ibis.ifelse(is_stay, nights, ibis.null("float64")),
+        per_night=ibis.ifelse(paid, s.prev2_rev / nights, ibis.null("float64")),
+    )
+    # exact means (to a microsecond, a night, a millionth of spend): a float mean is added
+    # up in the order the engine's threads deliver the rows, which varies with the load
     agg = s.group_by("customer_id").aggregate(
-        booking_lead_days=mean(exact_sum(s.lead) / 86400.0, s.lead),
-        nights_per_stay=mean(s.nights.sum().cast("float64"), s.nights),
-        spend_per_night=mean(exact_sum(s.per_night), s.per_night),
+        booking_lead_days=exact_mean(s.lead) / 86400.0,
+        nights_per_stay=exact_mean(s.nights),
+        spend_per_night=exact_mean(s.per_night),
     )
     return agg.to_pandas().set_index("customer_id")
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from rox_helpers import artifacts
-from rox_helpers.artifacts import Finding, chart_namer, interval_text
+from rox_helpers.artifacts import Finding, chart_namer, interval_fields, interval_text
 from rox_helpers.config import ELEMENTS, EngagementConfig, load_engagement_config
 from rox_helpers.errors import RoxError
 
@@ -1239,10 +1239,12 @@ def unit_findings(view: UnitView, *, charts: Mapping[str, str] | None = None) ->
                 chart=chart("nps" if r.measure == "nps" else "headline"),
                 evidence_kind=_evidence_kind(r.basis),
                 base=f"{int(base_n):,} {r.basis}",
-                interval=interval_text(r.ci_low, r.ci_high, lambda v, k=k: _fmt(v, k)),
-                no_interval=""
-                if np.isfinite(r.ci_low) and np.isfinite(r.ci_high)
-                else "the base is too small for an interval",
+                **interval_fields(
+                    r.ci_low,
+                    r.ci_high,
+                    lambda v, k=k: _fmt(v, k),
+                    otherwise="the base is too small for an interval",
+                ),
             )
         )
     sig = shown[shown["significant"].fillna(False).astype(bool)]
